@@ -1,0 +1,98 @@
+"""Start a sandbox agent: `python -m seer_mcp.agent --root DIR (--socket PATH | --port N)`.
+
+The token comes from the environment variable SEER_AGENT_TOKEN and is removed
+from the environment at once, so kernels and shell commands never see it.
+When it is listening, the agent writes one JSON line to `--ready-fd`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import socket
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from seer_mcp.agent.app import AgentState, SandboxLayout, create_app
+
+TOKEN_ENV = "SEER_AGENT_TOKEN"
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m seer_mcp.agent")
+    parser.add_argument("--root", required=True, type=Path, help="the sandbox's root directory")
+    parser.add_argument("--runtime-dir", type=Path, help="short directory for sockets (default ROOT/run)")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--socket", type=Path, help="serve on this Unix socket (mode 0600)")
+    where.add_argument("--port", type=int, help="serve on this TCP port (behind a tunnel)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--mirror-dir", type=Path, help="also write every notebook here")
+    parser.add_argument("--ready-fd", type=int, help="write a JSON line here once listening")
+    return parser.parse_args(argv)
+
+
+def _unix_listener(path: Path) -> socket.socket:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old_umask = os.umask(0o177)  # the socket exists with mode 0600 from its first instant
+    try:
+        sock.bind(str(path))
+    finally:
+        os.umask(old_umask)
+    os.chmod(path, 0o600)
+    sock.listen(128)
+    return sock
+
+
+def _tcp_listener(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    return sock
+
+
+async def _serve(args: argparse.Namespace, token: str) -> None:
+    layout = SandboxLayout(root=args.root.resolve(), runtime=(args.runtime_dir or args.root / "run").resolve())
+    layout.create()
+    if args.mirror_dir:
+        args.mirror_dir.mkdir(parents=True, exist_ok=True)
+    agent = AgentState(layout, kernel_env=dict(os.environ), mirror_dir=args.mirror_dir)
+    sock = _unix_listener(args.socket) if args.socket else _tcp_listener(args.host, args.port)
+    config = uvicorn.Config(None, log_level="warning", lifespan="on", timeout_graceful_shutdown=5)
+    server = uvicorn.Server(config)
+
+    def stop() -> None:
+        server.should_exit = True
+
+    def announce() -> None:
+        # The socket is already listening, so connections made from now on
+        # wait in its backlog until uvicorn accepts them.
+        if args.ready_fd is not None:
+            ready = {"pid": os.getpid(), "socket": str(args.socket) if args.socket else None,
+                     "port": None if args.socket else sock.getsockname()[1]}
+            with os.fdopen(args.ready_fd, "w") as f:
+                f.write(json.dumps(ready) + "\n")
+
+    config.app = create_app(agent, token, stop, on_ready=announce)
+    await server.serve(sockets=[sock])
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    token = os.environ.pop(TOKEN_ENV, "")
+    if not token:
+        sys.exit(f"{TOKEN_ENV} is not set: the agent refuses to serve without a token")
+    args = _parse(argv)
+    asyncio.run(_serve(args, token))
+
+
+if __name__ == "__main__":
+    main()

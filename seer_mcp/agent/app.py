@@ -1,0 +1,385 @@
+"""The sandbox agent's HTTP app: sessions, cells, shell and files, behind a token.
+
+Cell execution runs in a task of its own, not in the request: if the server
+goes away mid-cell, the cell still finishes and is saved to the notebook.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+import os
+import re
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, AsyncIterator, Callable
+
+from pydantic import BaseModel, ValidationError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from seer_mcp.agent import files
+from seer_mcp.agent.kernels import KernelDeadError, KernelSession, write_kernelspec
+from seer_mcp.agent.notebooks import NotebookFile
+from seer_mcp.agent.shell import run_command
+from seer_mcp.wire import (
+    AgentError, AgentHealth, EditCellRequest, ExecRequest, ExecuteRequest, MarkdownRequest,
+    MarkdownResult, SessionInfo, StartSessionRequest, WriteFileRequest,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CELL_TIMEOUT_S = 600.0
+
+
+@dataclass
+class SandboxLayout:
+    """Where things live inside one sandbox's root directory."""
+
+    root: Path
+    runtime: Path  # sockets and connection files; kept short for AF_UNIX limits
+
+    @property
+    def workspace(self) -> Path:
+        return self.root / "workspace"
+
+    @property
+    def notebooks(self) -> Path:
+        return self.workspace / "notebooks"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def kernelspecs(self) -> Path:
+        return self.root / "kernelspecs"
+
+    def create(self) -> None:
+        for path in (self.workspace, self.notebooks, self.logs, self.kernelspecs, self.runtime):
+            path.mkdir(parents=True, exist_ok=True)
+        self.runtime.chmod(0o700)
+
+
+class AgentState:
+    """Everything one sandbox agent holds: its sessions, by id."""
+
+    def __init__(self, layout: SandboxLayout, kernel_env: dict[str, str], mirror_dir: Path | None) -> None:
+        self.layout = layout
+        self.kernel_env = kernel_env
+        self.mirror_dir = mirror_dir
+        self.sessions: dict[str, KernelSession] = {}
+        self._cells: set[asyncio.Task[Any]] = set()
+        self._spare: asyncio.Task[KernelSession] | None = None
+        write_kernelspec(layout.kernelspecs)
+
+    def info(self, session: KernelSession) -> SessionInfo:
+        assert session.notebook is not None
+        mirror = session.notebook.mirror_path
+        return SessionInfo(session_id=session.session_id, name=session.name,
+                           notebook_path=str(session.notebook.path.relative_to(self.layout.workspace)),
+                           mirror_path=str(mirror) if mirror else None, kernel_status=session.status)
+
+    def session(self, session_id: str) -> KernelSession:
+        try:
+            return self.sessions[session_id]
+        except KeyError:
+            raise LookupError(f"no session {session_id!r} in this sandbox") from None
+
+    async def start_session(self, request: StartSessionRequest) -> SessionInfo:
+        session_id = request.session_id or f"ses-{uuid.uuid4().hex[:12]}"
+        if session_id in self.sessions:
+            raise ValueError(f"session {session_id!r} already exists")
+        name = _safe_name(request.name or "notebook")
+        taken = {s.notebook.path.name for s in self.sessions.values()}
+        filename = f"{name}.ipynb"
+        counter = 2
+        while filename in taken or (self.layout.notebooks / filename).exists():
+            filename = f"{name}-{counter}.ipynb"
+            counter += 1
+        mirror = self.mirror_dir / filename if self.mirror_dir else None
+        kernel = await self._take_kernel()
+        kernel.bind(session_id, request.name or name, NotebookFile(self.layout.notebooks / filename, mirror))
+        self.sessions[session_id] = kernel
+        return self.info(kernel)
+
+    def prewarm(self) -> None:
+        """Start a spare kernel now, so the first session does not wait for one."""
+        if self._spare is None:
+            self._spare = asyncio.create_task(self._new_kernel())
+
+    async def _new_kernel(self) -> KernelSession:
+        kernel_id = uuid.uuid4().hex[:10]
+        kernel = KernelSession(kernel_id, kernelspec_dir=self.layout.kernelspecs, runtime_dir=self.layout.runtime,
+                               cwd=self.layout.workspace, env=self.kernel_env,
+                               log_path=self.layout.logs / f"kernel-{kernel_id}.log")
+        await kernel.start()
+        return kernel
+
+    async def _take_kernel(self) -> KernelSession:
+        spare, self._spare = self._spare, None
+        if spare is not None:
+            try:
+                kernel = await spare
+                if not kernel.dead:
+                    return kernel
+                await kernel.shutdown()
+            except Exception:
+                log.warning("the spare kernel failed to start; starting another", exc_info=True)
+        return await self._new_kernel()
+
+    async def end_session(self, session_id: str) -> None:
+        session = self.session(session_id)
+        del self.sessions[session_id]
+        await session.shutdown()
+
+    def run_cell(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro)
+        self._cells.add(task)
+        task.add_done_callback(self._cells.discard)
+        return task
+
+    async def shutdown(self) -> None:
+        spare, self._spare = self._spare, None
+        if spare is not None:  # let it finish starting: a half-started kernel is harder to stop
+            with contextlib.suppress(Exception):
+                await (await spare).shutdown()
+        await asyncio.gather(*(s.shutdown() for s in self.sessions.values()), return_exceptions=True)
+        self.sessions.clear()
+
+    def kernel_pids(self) -> list[int]:
+        return [pid for s in self.sessions.values() if (pid := s.kernel_pid) is not None]
+
+
+def _safe_name(name: str) -> str:
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.")
+    return cleaned[:64] or "session"
+
+
+class BearerAuth:
+    """Rejects every request that lacks the sandbox's token."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self.expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            given = dict(scope["headers"]).get(b"authorization", b"")
+            if not hmac.compare_digest(given, self.expected):
+                body = AgentError(error="unauthorized", message="missing or wrong sandbox token")
+                await JSONResponse(body.model_dump(), status_code=401)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+_ERRORS: list[tuple[type[BaseException], int, str]] = [
+    (files.PathOutsideSandbox, 403, "outside_sandbox"),
+    (LookupError, 404, "not_found"),
+    (FileNotFoundError, 404, "not_found"),
+    (KernelDeadError, 409, "kernel_dead"),
+    (IndexError, 400, "bad_request"),
+    (ValueError, 400, "bad_request"),
+    (OSError, 400, "bad_request"),
+]
+
+
+def _error_response(exc: BaseException) -> JSONResponse:
+    if isinstance(exc, ValidationError):
+        detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        return JSONResponse(AgentError(error="bad_request", message=detail).model_dump(), status_code=422)
+    for kind, status, name in _ERRORS:
+        if isinstance(exc, kind):
+            message = exc.args[0] if len(exc.args) == 1 and isinstance(exc.args[0], str) else str(exc)
+            return JSONResponse(AgentError(error=name, message=message).model_dump(), status_code=status)
+    log.exception("unexpected agent error", exc_info=exc)
+    return JSONResponse(AgentError(error="internal", message=f"{type(exc).__name__}: {exc}").model_dump(),
+                        status_code=500)
+
+
+def _handler(fn: Callable[[Request, AgentState], Any]) -> Callable[[Request], Any]:
+    async def endpoint(request: Request) -> Response:
+        try:
+            result = await fn(request, request.app.state.agent)
+        except Exception as exc:  # every failure becomes a typed reply, never a dropped connection
+            return _error_response(exc)
+        if isinstance(result, Response):
+            return result
+        if isinstance(result, BaseModel):
+            return JSONResponse(result.model_dump(mode="json"))
+        return JSONResponse(result)
+    return endpoint
+
+
+async def _body(request: Request, model: type[BaseModel]) -> Any:
+    raw = await request.body()
+    try:
+        data = json.loads(raw or b"{}")
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"request body is not JSON: {exc}") from None
+    return model.model_validate(data)
+
+
+async def health(request: Request, agent: AgentState) -> AgentHealth:
+    return AgentHealth(pid=os.getpid(), root=str(agent.layout.root),
+                       sessions=[agent.info(s) for s in agent.sessions.values()],
+                       kernel_pids=agent.kernel_pids())
+
+
+async def start_session(request: Request, agent: AgentState) -> SessionInfo:
+    return await agent.start_session(await _body(request, StartSessionRequest))
+
+
+async def end_session(request: Request, agent: AgentState) -> dict[str, bool]:
+    await agent.end_session(request.path_params["session_id"])
+    return {"ended": True}
+
+
+def _stream_cell(agent: AgentState, session: KernelSession, code: str, timeout: float | None,
+                 replace_index: int | None = None) -> StreamingResponse:
+    """JSON lines: progress events while the cell runs, then its result."""
+    events: asyncio.Queue[str | None] = asyncio.Queue()
+
+    async def on_progress(progress: BaseModel) -> None:
+        events.put_nowait(progress.model_dump_json())
+
+    async def run() -> None:
+        try:
+            result = await session.execute(code, timeout or DEFAULT_CELL_TIMEOUT_S, on_progress, replace_index)
+            events.put_nowait(result.model_dump_json())
+        except Exception as exc:
+            events.put_nowait(json.dumps({"type": "error", **json.loads(_error_response(exc).body)}))
+        finally:
+            events.put_nowait(None)
+
+    agent.run_cell(run())
+
+    async def lines() -> AsyncIterator[bytes]:
+        while (line := await events.get()) is not None:
+            yield line.encode() + b"\n"
+
+    return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+
+async def execute(request: Request, agent: AgentState) -> Response:
+    session = agent.session(request.path_params["session_id"])
+    body = await _body(request, ExecuteRequest)
+    if session.dead:
+        raise KernelDeadError("kernel died, state lost; call restart_kernel")
+    return _stream_cell(agent, session, body.code, body.timeout)
+
+
+async def edit_cell(request: Request, agent: AgentState) -> Response:
+    session = agent.session(request.path_params["session_id"])
+    body = await _body(request, EditCellRequest)
+    cells = session.notebook.cell_count
+    if body.cell_index >= cells:
+        raise IndexError(f"cell_index {body.cell_index} is out of range: the notebook has {cells} cells")
+    if session.notebook.cell(body.cell_index)["cell_type"] != "code":
+        raise ValueError(f"cell {body.cell_index} is a markdown cell, not a code cell")
+    if session.dead:
+        raise KernelDeadError("kernel died, state lost; call restart_kernel")
+    return _stream_cell(agent, session, body.code, body.timeout, replace_index=body.cell_index)
+
+
+async def add_markdown(request: Request, agent: AgentState) -> MarkdownResult:
+    session = agent.session(request.path_params["session_id"])
+    body = await _body(request, MarkdownRequest)
+    return MarkdownResult(cell_index=session.notebook.append_markdown(body.content))
+
+
+async def interrupt(request: Request, agent: AgentState) -> SessionInfo:
+    session = agent.session(request.path_params["session_id"])
+    await session.interrupt()
+    return agent.info(session)
+
+
+async def restart(request: Request, agent: AgentState) -> SessionInfo:
+    session = agent.session(request.path_params["session_id"])
+    await session.restart()
+    return agent.info(session)
+
+
+async def notebook_page(request: Request, agent: AgentState) -> Any:
+    session = agent.session(request.path_params["session_id"])
+    start = int(request.query_params.get("start", 0))
+    limit = int(request.query_params.get("limit", 20))
+    if start < 0 or limit < 1:
+        raise ValueError("start must be >= 0 and limit >= 1")
+    page = session.notebook.page(start, limit)
+    page.notebook_path = agent.info(session).notebook_path
+    return page
+
+
+async def notebook_file(request: Request, agent: AgentState) -> Response:
+    session = agent.session(request.path_params["session_id"])
+    return Response(session.notebook.path.read_bytes(), media_type="application/x-ipynb+json")
+
+
+async def exec_command(request: Request, agent: AgentState) -> Any:
+    body = await _body(request, ExecRequest)
+    return await run_command(body.command, cwd=agent.layout.workspace, env=agent.kernel_env,
+                             timeout=body.timeout)
+
+
+async def read_file(request: Request, agent: AgentState) -> Any:
+    return files.read_text(agent.layout.workspace, request.query_params.get("path", ""))
+
+
+async def write_file(request: Request, agent: AgentState) -> Any:
+    body = await _body(request, WriteFileRequest)
+    return files.write_text(agent.layout.workspace, body.path, body.content)
+
+
+async def list_files(request: Request, agent: AgentState) -> Any:
+    return files.list_dir(agent.layout.workspace, request.query_params.get("path", "."))
+
+
+async def shutdown(request: Request, agent: AgentState) -> dict[str, bool]:
+    await agent.shutdown()
+    stop = request.app.state.stop
+    asyncio.get_running_loop().call_soon(stop)
+    return {"stopping": True}
+
+
+def create_app(agent: AgentState, token: str, stop: Callable[[], None],
+               on_ready: Callable[[], None] | None = None, prewarm: bool = True) -> ASGIApp:
+    routes = [
+        Route("/health", _handler(health), methods=["GET"]),
+        Route("/sessions", _handler(start_session), methods=["POST"]),
+        Route("/sessions/{session_id}", _handler(end_session), methods=["DELETE"]),
+        Route("/sessions/{session_id}/execute", _handler(execute), methods=["POST"]),
+        Route("/sessions/{session_id}/edit", _handler(edit_cell), methods=["POST"]),
+        Route("/sessions/{session_id}/markdown", _handler(add_markdown), methods=["POST"]),
+        Route("/sessions/{session_id}/interrupt", _handler(interrupt), methods=["POST"]),
+        Route("/sessions/{session_id}/restart", _handler(restart), methods=["POST"]),
+        Route("/sessions/{session_id}/notebook", _handler(notebook_page), methods=["GET"]),
+        Route("/sessions/{session_id}/notebook.ipynb", _handler(notebook_file), methods=["GET"]),
+        Route("/exec", _handler(exec_command), methods=["POST"]),
+        Route("/files", _handler(read_file), methods=["GET"]),
+        Route("/files", _handler(write_file), methods=["PUT"]),
+        Route("/files/list", _handler(list_files), methods=["GET"]),
+        Route("/shutdown", _handler(shutdown), methods=["POST"]),
+    ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if on_ready is not None:
+            on_ready()
+        if prewarm:
+            agent.prewarm()
+        yield
+        await agent.shutdown()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.agent = agent
+    app.state.stop = stop
+    return BearerAuth(app, token)
+

@@ -1,0 +1,398 @@
+"""Kernel sessions: one Jupyter kernel, its notebook, and the cells run on it.
+
+Every wait on the cell path is event-driven: one task reads the kernel's IOPub
+channel and hands each message to the cell it belongs to, and the kernel
+process's pidfd wakes us the moment the kernel dies. A cell that outlives its
+timeout is interrupted (SIGINT), never killed, so its variables survive. A
+kernel that dies is reported as dead and stays dead until `restart` is asked
+for: it is never silently replaced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+from jupyter_client import AsyncKernelManager
+from jupyter_client.kernelspec import KernelSpecManager
+from nbformat import v4
+
+from seer_mcp.agent.notebooks import NotebookFile
+from seer_mcp.wire import KERNEL_DIED, CellProgress, CellResult, ErrorInfo
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[CellProgress], Awaitable[None]]
+
+# How long an interrupted cell gets to unwind before we stop waiting for it.
+INTERRUPT_GRACE_S = 10.0
+# A silent cell still sends a heartbeat this often, so clients see it is alive.
+HEARTBEAT_S = 5.0
+# Output-driven progress events are sent at most this often.
+PROGRESS_MIN_GAP_S = 0.5
+KERNEL_READY_TIMEOUT_S = 60.0
+
+_DIED = object()  # queued to the running cell when the kernel process exits
+_RESTARTED = object()  # queued to the running cell when a restart replaces its kernel
+
+
+class KernelDeadError(RuntimeError):
+    """The session's kernel has died; `restart` brings a fresh one."""
+
+
+def write_kernelspec(directory: Path) -> Path:
+    """A kernelspec that runs ipykernel on the agent's own interpreter."""
+    spec_dir = directory / "python3"
+    spec_dir.mkdir(parents=True, exist_ok=True)
+    spec = {
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3",
+        "language": "python",
+        "interrupt_mode": "signal",
+    }
+    (spec_dir / "kernel.json").write_text(json.dumps(spec))
+    return directory
+
+
+@dataclass
+class _CellRun:
+    """Collects the IOPub messages of one execute request."""
+
+    msg_id: str
+    queue: asyncio.Queue[Any] = field(default_factory=asyncio.Queue)
+
+
+class _OutputCollector:
+    """Builds nbformat outputs from IOPub messages, as nbclient does."""
+
+    def __init__(self) -> None:
+        self.outputs: list[dict[str, Any]] = []
+        self._stream_parts: dict[int, list[str]] = {}
+        self._display_index: dict[str, list[int]] = {}
+        self._clear_on_next = False
+        self.execution_count: int | None = None
+        self.error: ErrorInfo | None = None
+        self.last_line = ""
+
+    def feed(self, msg: dict[str, Any]) -> None:
+        kind = msg["msg_type"]
+        content = msg["content"]
+        if kind == "execute_input":
+            self.execution_count = content.get("execution_count")
+            return
+        if kind == "clear_output":
+            if content.get("wait"):
+                self._clear_on_next = True
+            else:
+                self._clear()
+            return
+        if kind == "update_display_data":
+            self._update_display(content)
+            return
+        if kind not in ("stream", "display_data", "execute_result", "error"):
+            return
+        if self._clear_on_next:
+            self._clear()
+        if kind == "stream":
+            self._append_stream(content["name"], content.get("text", ""))
+            return
+        out = v4.output_from_msg(msg)
+        self.outputs.append(out)
+        if kind == "execute_result":
+            self.execution_count = content.get("execution_count", self.execution_count)
+            self._note_line(str(content.get("data", {}).get("text/plain", "")))
+        elif kind == "error":
+            self.error = ErrorInfo(ename=content.get("ename", ""), evalue=content.get("evalue", ""),
+                                   traceback=list(content.get("traceback", [])))
+            self._note_line(f"{self.error.ename}: {self.error.evalue}")
+        display_id = content.get("transient", {}).get("display_id")
+        if display_id:
+            self._display_index.setdefault(display_id, []).append(len(self.outputs) - 1)
+
+    def finish(self) -> list[dict[str, Any]]:
+        for index, parts in self._stream_parts.items():
+            self.outputs[index]["text"] = "".join(parts)
+        self._stream_parts.clear()
+        return self.outputs
+
+    def add_error(self, ename: str, evalue: str) -> None:
+        self.finish()
+        self.outputs.append(v4.new_output("error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"]))
+
+    def _append_stream(self, name: str, text: str) -> None:
+        last = len(self.outputs) - 1
+        if last >= 0 and self.outputs[last].get("output_type") == "stream" and self.outputs[last]["name"] == name:
+            self._stream_parts.setdefault(last, [self.outputs[last]["text"]]).append(text)
+        else:
+            self.outputs.append(v4.new_output("stream", name=name, text=""))
+            self._stream_parts[len(self.outputs) - 1] = [text]
+        self._note_line(text)
+
+    def _note_line(self, text: str) -> None:
+        lines = [ln for ln in text.replace("\r", "\n").split("\n") if ln.strip()]
+        if lines:
+            self.last_line = lines[-1][-300:]
+
+    def _update_display(self, content: dict[str, Any]) -> None:
+        display_id = content.get("transient", {}).get("display_id")
+        for index in self._display_index.get(display_id or "", []):
+            self.outputs[index]["data"] = content.get("data", {})
+            self.outputs[index]["metadata"] = content.get("metadata", {})
+
+    def _clear(self) -> None:
+        self.outputs.clear()
+        self._stream_parts.clear()
+        self._display_index.clear()
+        self._clear_on_next = False
+
+
+class KernelSession:
+    """A kernel, the notebook its cells are saved in, and one cell at a time."""
+
+    def __init__(self, kernel_id: str, *, kernelspec_dir: Path, runtime_dir: Path, cwd: Path,
+                 env: dict[str, str], log_path: Path) -> None:
+        self.kernel_id = kernel_id
+        self.session_id = ""
+        self.name = ""
+        self.notebook: NotebookFile | None = None
+        self._cwd = cwd
+        self._env = env
+        self._log_path = log_path
+        self.km = AsyncKernelManager(
+            kernel_name="python3",
+            kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(kernelspec_dir)]),
+            transport="ipc",
+            ip=str(runtime_dir / f"k-{kernel_id}"),
+        )
+        self.km.connection_file = str(runtime_dir / f"kernel-{kernel_id}.json")
+        self._client: Any = None
+        self._lock = asyncio.Lock()  # one cell at a time per kernel
+        self._current: _CellRun | None = None
+        self._readers: list[asyncio.Task[None]] = []
+        self._pidfd: int | None = None
+        self.dead = False
+        self.busy = False
+
+    # ----- lifecycle -------------------------------------------------------
+
+    def bind(self, session_id: str, name: str, notebook: NotebookFile) -> None:
+        """Give a started kernel its session: kernels may be started before anyone asks."""
+        self.session_id, self.name, self.notebook = session_id, name, notebook
+
+    async def start(self) -> None:
+        with open(self._log_path, "ab") as log_file:  # the kernel process keeps its own copy
+            await self.km.start_kernel(cwd=str(self._cwd), env=self._env, stdout=log_file, stderr=log_file)
+        await self._connect()
+
+    async def _connect(self) -> None:
+        self._client = self.km.client()
+        self._client.start_channels()
+        await self._client.wait_for_ready(timeout=KERNEL_READY_TIMEOUT_S)
+        self.dead = False
+        self._readers = [asyncio.create_task(self._read_iopub()), asyncio.create_task(self._drain_shell())]
+        self._watch_process()
+
+    async def restart(self) -> None:
+        """A fresh kernel; the notebook keeps every earlier cell."""
+        async with self._restart_guard():
+            if self._current is not None:
+                self._current.queue.put_nowait(_RESTARTED)
+            self._stop_watching()
+            await self._stop_readers()
+            if self._client is not None:
+                self._client.stop_channels()
+            # restart_kernel (not shutdown + start) keeps the manager's ZMQ context alive,
+            # and it copes with a kernel process that is already gone.
+            with open(self._log_path, "ab") as log_file:
+                await self.km.restart_kernel(now=True, stdout=log_file, stderr=log_file)
+            await self._connect()
+
+    async def shutdown(self) -> None:
+        self._stop_watching()
+        await self._stop_readers()
+        if self._client is not None:
+            self._client.stop_channels()
+        if self.km.has_kernel:
+            with contextlib.suppress(Exception):
+                await self.km.shutdown_kernel(now=True)
+
+    async def interrupt(self) -> None:
+        if self.dead:
+            raise KernelDeadError(KERNEL_DIED)
+        await self.km.interrupt_kernel()
+
+    @property
+    def kernel_pid(self) -> int | None:
+        process = getattr(self.km.provisioner, "process", None)
+        return getattr(process, "pid", None)
+
+    @property
+    def status(self) -> str:
+        return "dead" if self.dead else ("busy" if self.busy else "idle")
+
+    # ----- cells -----------------------------------------------------------
+
+    async def execute(self, code: str, timeout: float, on_progress: ProgressCallback | None = None,
+                      replace_index: int | None = None) -> CellResult:
+        """Run one cell and save it: appended, or in place of `replace_index`."""
+        assert self.notebook is not None, "execute on a kernel that is not bound to a session"
+        async with self._lock:
+            if self.dead:
+                raise KernelDeadError(KERNEL_DIED)
+            self.busy = True
+            try:
+                started = time.time()
+                status, collector, message = await self._run(code, timeout, on_progress)
+                outputs = collector.finish()
+                meta = {"status": status, "started": started, "duration": round(time.time() - started, 4)}
+                if replace_index is None:
+                    index = self.notebook.append_code(code, collector.execution_count, outputs, meta)
+                else:
+                    index = replace_index
+                    self.notebook.replace_code(index, code, collector.execution_count, outputs, meta)
+                return CellResult(status=status, execution_count=collector.execution_count, cell_index=index,
+                                  outputs=outputs, error=collector.error, duration=meta["duration"],
+                                  message=message)
+            finally:
+                self.busy = False
+
+    async def _run(self, code: str, timeout: float,
+                   on_progress: ProgressCallback | None) -> tuple[str, _OutputCollector, str]:
+        collector = _OutputCollector()
+        msg_id = self._client.execute(code, store_history=True, allow_stdin=False, stop_on_error=False)
+        run = _CellRun(msg_id)
+        self._current = run
+        started = time.monotonic()
+        deadline = started + timeout
+        interrupted_at: float | None = None
+        last_progress, last_line = 0.0, ""
+        try:
+            while True:
+                now = time.monotonic()
+                limit = (interrupted_at + INTERRUPT_GRACE_S) if interrupted_at else deadline
+                if now >= limit:
+                    if interrupted_at is None:
+                        await self.km.interrupt_kernel()
+                        interrupted_at = now
+                        continue
+                    return "timeout", collector, (
+                        f"cell exceeded its {timeout:g}s timeout and did not stop after an interrupt; "
+                        "the kernel is still busy with it; call restart_kernel if it stays stuck")
+                try:
+                    msg = await asyncio.wait_for(run.queue.get(), min(limit - now, HEARTBEAT_S))
+                except asyncio.TimeoutError:
+                    if on_progress is not None:
+                        await on_progress(CellProgress(elapsed=time.monotonic() - started,
+                                                       last_line=collector.last_line))
+                    continue
+                if msg is _DIED:
+                    collector.add_error("KernelDied", KERNEL_DIED)
+                    return "dead", collector, f"{KERNEL_DIED}: the kernel process exited while the cell ran; call restart_kernel"
+                if msg is _RESTARTED:
+                    collector.add_error("KernelRestarted", "kernel restarted while the cell ran, state lost")
+                    return "dead", collector, "kernel restarted while the cell ran, state lost"
+                if msg["msg_type"] == "status":
+                    if msg["content"].get("execution_state") == "idle":
+                        break
+                    continue
+                collector.feed(msg)
+                if (on_progress is not None and collector.last_line != last_line
+                        and time.monotonic() - last_progress >= PROGRESS_MIN_GAP_S):
+                    last_progress, last_line = time.monotonic(), collector.last_line
+                    await on_progress(CellProgress(elapsed=last_progress - started, last_line=last_line))
+        finally:
+            self._current = None
+        if interrupted_at is not None:
+            return "timeout", collector, f"cell exceeded its {timeout:g}s timeout and was interrupted; the kernel and its variables are intact"
+        if collector.error is not None:
+            return "error", collector, ""
+        return "ok", collector, ""
+
+    # ----- message routing -------------------------------------------------
+
+    async def _read_iopub(self) -> None:
+        channel = self._client.iopub_channel
+        while True:
+            try:
+                msg = await channel._recv()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a closed socket at shutdown, or a garbled message
+                log.debug("iopub reader stopped", exc_info=True)
+                return
+            run = self._current
+            if run is not None and msg.get("parent_header", {}).get("msg_id") == run.msg_id:
+                run.queue.put_nowait(msg)
+
+    async def _drain_shell(self) -> None:
+        # Replies are not needed (IOPub carries everything) but must be read,
+        # or they pile up in the socket for the kernel's whole life.
+        channel = self._client.shell_channel
+        while True:
+            try:
+                await channel._recv()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                return
+
+    async def _stop_readers(self) -> None:
+        for task in self._readers:
+            task.cancel()
+        for task in self._readers:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._readers = []
+
+    # ----- death watch -----------------------------------------------------
+
+    def _watch_process(self) -> None:
+        pid = self.kernel_pid
+        if pid is None:
+            return
+        try:
+            self._pidfd = os.pidfd_open(pid)
+        except (OSError, AttributeError):
+            asyncio.get_running_loop().create_task(self._wait_in_thread())
+            return
+        asyncio.get_running_loop().add_reader(self._pidfd, self._on_kernel_exit)
+
+    async def _wait_in_thread(self) -> None:
+        process = getattr(self.km.provisioner, "process", None)
+        if process is not None:
+            await asyncio.to_thread(process.wait)
+            self._on_kernel_exit()
+
+    def _stop_watching(self) -> None:
+        if self._pidfd is not None:
+            with contextlib.suppress(Exception):
+                asyncio.get_running_loop().remove_reader(self._pidfd)
+            os.close(self._pidfd)
+            self._pidfd = None
+
+    def _on_kernel_exit(self) -> None:
+        if self._restarting:
+            return
+        self._stop_watching()
+        self.dead = True
+        log.warning("kernel of session %s died", self.session_id)
+        if self._current is not None:
+            self._current.queue.put_nowait(_DIED)
+
+    _restarting = False
+
+    @contextlib.asynccontextmanager
+    async def _restart_guard(self):  # type: ignore[no-untyped-def]
+        self._restarting = True
+        try:
+            yield
+        finally:
+            self._restarting = False

@@ -1,0 +1,103 @@
+"""One session's notebook, written atomically after every change.
+
+The notebook is held in memory once, as the JSON text of each cell: saving
+after a cell then costs a join and a write, not a re-serialisation of every
+earlier cell (nbformat.writes re-validates and re-encodes the whole notebook,
+which grows linearly with its length). The file on disk is always a complete,
+valid nbformat v4 notebook: a temporary file is written beside it, fsynced and
+renamed over the old one, so a crash at any moment leaves either the previous
+or the new version.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from nbformat import v4
+
+from seer_mcp.fileio import write_atomically
+from seer_mcp.wire import NotebookCell, NotebookPage
+
+KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
+
+
+def _cell_json(cell: dict[str, Any]) -> str:
+    # Indented as it sits inside the "cells" list, so the file reads like nbformat's own output.
+    return "  " + json.dumps(cell, indent=1, sort_keys=True, ensure_ascii=False).replace("\n", "\n  ")
+
+
+class NotebookFile:
+    """The notebook of one kernel session, plus an optional mirror copy."""
+
+    def __init__(self, path: Path, mirror_path: Path | None = None) -> None:
+        self.path = path
+        self.mirror_path = mirror_path
+        if path.exists():
+            nb = nbformat.read(path, as_version=4)
+            self._metadata = dict(nb.metadata)
+            self._cells = [_cell_json(cell) for cell in nb.cells]
+        else:
+            self._metadata = {"kernelspec": dict(KERNELSPEC), "language_info": {"name": "python"}}
+            self._cells = []
+            self.save()
+
+    @property
+    def cell_count(self) -> int:
+        return len(self._cells)
+
+    def append_code(self, source: str, execution_count: int | None,
+                    outputs: list[dict[str, Any]], meta: dict[str, Any]) -> int:
+        self._cells.append(_cell_json(self._code_cell(source, execution_count, outputs, meta)))
+        self.save()
+        return len(self._cells) - 1
+
+    def replace_code(self, index: int, source: str, execution_count: int | None,
+                     outputs: list[dict[str, Any]], meta: dict[str, Any]) -> None:
+        cell = self._code_cell(source, execution_count, outputs, meta)
+        cell["id"] = self.cell(index).get("id", cell["id"])  # the cell keeps its identity
+        self._cells[index] = _cell_json(cell)
+        self.save()
+
+    def append_markdown(self, content: str) -> int:
+        self._cells.append(_cell_json(v4.new_markdown_cell(content)))
+        self.save()
+        return len(self._cells) - 1
+
+    def cell(self, index: int) -> dict[str, Any]:
+        return json.loads(self._cells[index])
+
+    def page(self, start: int, limit: int) -> NotebookPage:
+        cells = []
+        for index in range(start, min(start + limit, len(self._cells))):
+            cell = self.cell(index)
+            source = cell.get("source", "")
+            cells.append(NotebookCell(
+                index=index, cell_type=cell["cell_type"],
+                source="".join(source) if isinstance(source, list) else source,
+                execution_count=cell.get("execution_count"), outputs=cell.get("outputs", []),
+            ))
+        return NotebookPage(total_cells=len(self._cells), start=start, cells=cells, notebook_path=str(self.path))
+
+    def serialize(self) -> bytes:
+        metadata = json.dumps(self._metadata, indent=1, sort_keys=True, ensure_ascii=False).replace("\n", "\n ")
+        cells = "[\n" + ",\n".join(self._cells) + "\n ]" if self._cells else "[]"
+        text = f'{{\n "cells": {cells},\n "metadata": {metadata},\n "nbformat": 4,\n "nbformat_minor": 5\n}}\n'
+        return text.encode()
+
+    def save(self) -> None:
+        data = self.serialize()
+        write_atomically(self.path, data)
+        if self.mirror_path is not None:
+            write_atomically(self.mirror_path, data)
+
+    @staticmethod
+    def _code_cell(source: str, execution_count: int | None,
+                   outputs: list[dict[str, Any]], meta: dict[str, Any]) -> dict[str, Any]:
+        cell = v4.new_code_cell(source, execution_count=execution_count)
+        cell["outputs"] = outputs
+        cell["metadata"]["seer"] = {**meta, "saved_at": time.time()}
+        return cell

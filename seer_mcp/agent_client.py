@@ -1,0 +1,172 @@
+"""The server's side of the wire: `SandboxAgentClient` talks to one sandbox agent.
+
+httpx errors and the agent's error replies are translated into seer-mcp's own
+exceptions here, at the boundary, so callers never see a foreign exception.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Awaitable, Callable, TypeVar
+
+import httpx
+from pydantic import BaseModel
+
+from seer_mcp.backends.base import AgentAddress
+from seer_mcp.errors import InvalidRequest, KernelDead, NotFound, PathOutsideSandbox, SandboxUnavailable
+from seer_mcp.wire import (
+    AgentHealth, CellProgress, CellResult, ExecResult, FileContent, FileEntry, FileList,
+    MarkdownResult, NotebookPage, SessionInfo,
+)
+
+T = TypeVar("T", bound=BaseModel)
+ProgressHandler = Callable[[CellProgress], Awaitable[None]]
+
+# The agent sends a heartbeat every few seconds during a cell, so a longer
+# silence means it has stopped answering.
+_STREAM_SILENCE_S = 30.0
+_REQUEST_TIMEOUT_S = 60.0
+
+_BY_KIND: dict[str, type[Exception]] = {
+    "not_found": NotFound,
+    "kernel_dead": KernelDead,
+    "outside_sandbox": PathOutsideSandbox,
+    "bad_request": InvalidRequest,
+}
+
+
+class SandboxAgentClient:
+    def __init__(self, address: AgentAddress) -> None:
+        if address.socket_path:
+            transport = httpx.AsyncHTTPTransport(uds=address.socket_path)
+            base_url = "http://sandbox-agent"
+        elif address.url:
+            transport = httpx.AsyncHTTPTransport(retries=2)
+            base_url = address.url
+        else:
+            raise ValueError("an agent address needs a socket path or a URL")
+        self._http = httpx.AsyncClient(
+            transport=transport, base_url=base_url,
+            headers={"Authorization": f"Bearer {address.token}"},
+            timeout=httpx.Timeout(_REQUEST_TIMEOUT_S, connect=10.0),
+        )
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    # ----- plumbing ----------------------------------------------------------
+
+    async def _call(self, method: str, path: str, model: type[T] | None = None, *,
+                    timeout: float | None = None, **kwargs: Any) -> Any:
+        try:
+            response = await self._http.request(
+                method, path, timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise SandboxUnavailable(f"the sandbox did not answer in time ({type(exc).__name__})") from exc
+        except httpx.TransportError as exc:
+            raise SandboxUnavailable(f"the sandbox is not reachable: {exc}") from exc
+        _raise_for_error(response.status_code, response.content)
+        if model is None:
+            return response.json()
+        return model.model_validate_json(response.content)
+
+    # ----- agent -------------------------------------------------------------
+
+    async def health(self, timeout: float = 5.0) -> AgentHealth:
+        return await self._call("GET", "/health", AgentHealth, timeout=timeout)
+
+    async def shutdown(self) -> None:
+        await self._call("POST", "/shutdown", timeout=15.0)
+
+    # ----- sessions and cells -----------------------------------------------
+
+    async def start_session(self, name: str | None, session_id: str) -> SessionInfo:
+        return await self._call("POST", "/sessions", SessionInfo, json={"name": name, "session_id": session_id},
+                                timeout=120.0)
+
+    async def end_session(self, session_id: str) -> None:
+        await self._call("DELETE", f"/sessions/{session_id}")
+
+    async def execute(self, session_id: str, code: str, timeout: float,
+                      on_progress: ProgressHandler | None = None) -> CellResult:
+        return await self._stream_cell(f"/sessions/{session_id}/execute", {"code": code, "timeout": timeout},
+                                       on_progress)
+
+    async def edit_cell(self, session_id: str, cell_index: int, code: str, timeout: float,
+                        on_progress: ProgressHandler | None = None) -> CellResult:
+        body = {"cell_index": cell_index, "code": code, "timeout": timeout}
+        return await self._stream_cell(f"/sessions/{session_id}/edit", body, on_progress)
+
+    async def _stream_cell(self, path: str, body: dict[str, Any], on_progress: ProgressHandler | None) -> CellResult:
+        timeout = httpx.Timeout(_REQUEST_TIMEOUT_S, read=_STREAM_SILENCE_S)
+        try:
+            async with self._http.stream("POST", path, json=body, timeout=timeout) as response:
+                if response.status_code >= 400:
+                    _raise_for_error(response.status_code, await response.aread())
+                async for line in response.aiter_lines():
+                    if not line:
+                        continue
+                    event = json.loads(line)
+                    kind = event.get("type")
+                    if kind == "progress":
+                        if on_progress is not None:
+                            await on_progress(CellProgress.model_validate(event))
+                    elif kind == "result":
+                        return CellResult.model_validate(event)
+                    elif kind == "error":
+                        _raise_for_error(500, json.dumps(event).encode())
+        except httpx.TimeoutException as exc:
+            raise SandboxUnavailable(
+                f"the sandbox stopped answering during the cell (no heartbeat for {_STREAM_SILENCE_S:g}s)") from exc
+        except httpx.TransportError as exc:
+            raise SandboxUnavailable(f"lost the connection to the sandbox during the cell: {exc}") from exc
+        raise SandboxUnavailable("the sandbox closed the cell's stream without a result")
+
+    async def add_markdown(self, session_id: str, content: str) -> MarkdownResult:
+        return await self._call("POST", f"/sessions/{session_id}/markdown", MarkdownResult, json={"content": content})
+
+    async def interrupt(self, session_id: str) -> SessionInfo:
+        return await self._call("POST", f"/sessions/{session_id}/interrupt", SessionInfo)
+
+    async def restart(self, session_id: str) -> SessionInfo:
+        return await self._call("POST", f"/sessions/{session_id}/restart", SessionInfo, timeout=120.0)
+
+    async def notebook_page(self, session_id: str, start: int, limit: int) -> NotebookPage:
+        return await self._call("GET", f"/sessions/{session_id}/notebook", NotebookPage,
+                                params={"start": start, "limit": limit})
+
+    async def notebook_bytes(self, session_id: str) -> bytes:
+        try:
+            response = await self._http.get(f"/sessions/{session_id}/notebook.ipynb")
+        except httpx.TransportError as exc:
+            raise SandboxUnavailable(f"the sandbox is not reachable: {exc}") from exc
+        _raise_for_error(response.status_code, response.content)
+        return response.content
+
+    # ----- shell and files ---------------------------------------------------
+
+    async def exec(self, command: str, timeout: float) -> ExecResult:
+        return await self._call("POST", "/exec", ExecResult, json={"command": command, "timeout": timeout},
+                                timeout=timeout + 15)
+
+    async def read_file(self, path: str) -> FileContent:
+        return await self._call("GET", "/files", FileContent, params={"path": path})
+
+    async def write_file(self, path: str, content: str) -> FileEntry:
+        return await self._call("PUT", "/files", FileEntry, json={"path": path, "content": content})
+
+    async def list_files(self, path: str) -> FileList:
+        return await self._call("GET", "/files/list", FileList, params={"path": path})
+
+
+def _raise_for_error(status: int, body: bytes) -> None:
+    if status < 400:
+        return
+    try:
+        data = json.loads(body)
+        kind, message = data.get("error", ""), data.get("message", "")
+    except (json.JSONDecodeError, AttributeError):
+        kind, message = "", body.decode(errors="replace")[:500]
+    if status == 401:
+        raise SandboxUnavailable("the sandbox rejected the server's token")
+    raise _BY_KIND.get(kind, SandboxUnavailable)(message or f"sandbox agent error (HTTP {status})")

@@ -1,0 +1,86 @@
+"""The backend contract: bring a sandbox agent up somewhere, and say how to reach it.
+
+Abstract methods are what a backend must do; methods with a body are what a
+backend may override. Everything past the agent's address (sessions, cells,
+files) is one code path shared by every backend.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Awaitable, Callable, ClassVar
+
+from seer_mcp.settings import Settings
+from seer_mcp.spec import SandboxSpec
+
+# (progress, total, message): forwarded to the client as MCP progress.
+ProgressFn = Callable[[float, float | None, str], Awaitable[None]]
+
+
+async def no_progress(progress: float, total: float | None, message: str) -> None:
+    return None
+
+
+@dataclass
+class AgentAddress:
+    """How the server reaches a sandbox agent: a Unix socket or a URL, and a token."""
+
+    token: str
+    socket_path: str | None = None
+    url: str | None = None
+
+
+@dataclass
+class StartedSandbox:
+    """What `Backend.start` hands back to the manager."""
+
+    address: AgentAddress
+    workspace_path: str  # the sandbox's working directory, as the agent sees it
+    handle: dict[str, Any] = field(default_factory=dict)  # JSON-safe; saved for `attach` and `stop`
+    agent_mirrors_notebooks: bool = False  # True when the agent writes the outputs-dir copy itself
+
+
+@dataclass
+class StartRequest:
+    sandbox_id: str
+    spec: SandboxSpec
+    token: str
+    outputs_dir: Path  # where this sandbox's notebooks are mirrored on the server's host
+    progress: ProgressFn = no_progress
+
+
+class Backend(abc.ABC):
+    """One place sandboxes can run. Registered under the `seer_mcp.backends` entry point group."""
+
+    name: ClassVar[str]
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @abc.abstractmethod
+    async def start(self, request: StartRequest) -> StartedSandbox:
+        """Called by the manager for `create_sandbox`: start an agent and return its address.
+
+        Raises `SandboxStartError` (with what went wrong and what to do) when the
+        sandbox cannot be brought up; it must leave nothing running behind.
+        """
+
+    @abc.abstractmethod
+    async def stop(self, handle: dict[str, Any]) -> None:
+        """Called on terminate, expiry and orphan cleanup: stop everything the sandbox runs.
+
+        Must be idempotent and must not raise for a sandbox that is already gone.
+        """
+
+    @abc.abstractmethod
+    async def is_alive(self, handle: dict[str, Any]) -> bool:
+        """Called at server start to decide between re-attaching and cleaning up."""
+
+    def address(self, handle: dict[str, Any], token: str) -> AgentAddress:
+        """Called when re-attaching: the agent's address from a saved handle."""
+        return AgentAddress(token=token, socket_path=handle.get("socket"), url=handle.get("url"))
+
+    async def close(self) -> None:
+        """Called once when the server shuts down."""

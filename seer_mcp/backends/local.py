@@ -1,0 +1,216 @@
+"""The local backend: a sandbox is a directory and an agent subprocess.
+
+The agent runs in a session (process group) of its own, listens on a Unix
+socket with mode 0600, and its kernels use IPC transport. Stopping it kills
+every process that belongs to the sandbox: the agent's process tree, and any
+process whose command line names the sandbox's directories (kernels and
+commands that outlived a dead agent), so nothing survives a terminate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.metadata
+import logging
+import os
+import shutil
+import signal
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from seer_mcp.backends.base import Backend, StartedSandbox, StartRequest
+from seer_mcp.errors import SandboxStartError
+
+log = logging.getLogger(__name__)
+
+# AF_UNIX paths are capped at 107 bytes; kernel IPC sockets append ~20 more.
+_MAX_RUNTIME_PATH = 80
+_TERM_GRACE_S = 3.0
+_TOOLKIT_PARENT = Path(__file__).resolve().parents[2]  # makes `import toolkit` work in kernels
+
+
+def missing_requirements(requirements: list[str]) -> list[str]:
+    """The requirements this interpreter does not already satisfy."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    missing = []
+    for text in requirements:
+        try:
+            req = Requirement(text)
+            installed = importlib.metadata.version(req.name)
+        except (InvalidRequirement, importlib.metadata.PackageNotFoundError):
+            missing.append(text)  # paths, URLs and absent packages go to pip
+            continue
+        if req.specifier and not req.specifier.contains(installed, prereleases=True):
+            missing.append(text)
+    return missing
+
+
+def sandbox_env(request: StartRequest, site_dir: Path) -> dict[str, str]:
+    """The environment of the agent, its kernels and its commands."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEER_")}  # server secrets stay out
+    paths = [str(site_dir), str(_TOOLKIT_PARENT)]
+    if env.get("PYTHONPATH"):
+        paths.append(env["PYTHONPATH"])
+    env.update({
+        "PYTHONPATH": os.pathsep.join(paths),
+        "PYTHONUNBUFFERED": "1",
+        "JUPYTER_PLATFORM_DIRS": "1",
+        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+        "SEER_SANDBOX_ID": request.sandbox_id,
+    })
+    env.update(request.spec.env)
+    return env
+
+
+class LocalBackend(Backend):
+    name = "local"
+
+    async def start(self, request: StartRequest) -> StartedSandbox:
+        root = self.settings.sandboxes_dir / request.sandbox_id
+        root.mkdir(parents=True, exist_ok=True)
+        root.chmod(0o700)
+        runtime = root / "run"
+        if len(str(runtime)) > _MAX_RUNTIME_PATH:
+            runtime = Path(tempfile.mkdtemp(prefix=f"seer-{request.sandbox_id}-"))
+        site_dir = root / "site-packages"
+        site_dir.mkdir(exist_ok=True)
+        handle: dict[str, Any] = {"root": str(root), "runtime": str(runtime),
+                                  "socket": str(runtime / "agent.sock")}
+        try:
+            await self._install_packages(request, site_dir, root / "logs")
+            handle["pid"] = await self._spawn_agent(request, root, runtime, site_dir)
+        except BaseException:
+            await self.stop(handle)
+            raise
+        return StartedSandbox(
+            address=self.address(handle, request.token),
+            workspace_path=str(root / "workspace"),
+            handle=handle,
+            agent_mirrors_notebooks=True,
+        )
+
+    async def _install_packages(self, request: StartRequest, site_dir: Path, logs: Path) -> None:
+        missing = missing_requirements(request.spec.python_packages)
+        if not missing:
+            return
+        await request.progress(0, None, f"installing {', '.join(missing)} for this sandbox")
+        logs.mkdir(exist_ok=True)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+            "--no-input", "--target", str(site_dir), *missing,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )
+        output, _ = await proc.communicate()
+        (logs / "pip.log").write_bytes(output)
+        if proc.returncode != 0:
+            tail = output.decode(errors="replace").strip().splitlines()[-15:]
+            raise SandboxStartError(
+                f"installing python_packages {missing} failed (pip exit {proc.returncode}):\n"
+                + "\n".join(tail) + "\nCheck the package names and versions, then create the sandbox again.")
+
+    async def _spawn_agent(self, request: StartRequest, root: Path, runtime: Path, site_dir: Path) -> int:
+        env = sandbox_env(request, site_dir)
+        env["SEER_AGENT_TOKEN"] = request.token  # the agent removes it from its environment at once
+        read_fd, write_fd = os.pipe()
+        (root / "logs").mkdir(exist_ok=True)
+        with open(root / "logs" / "agent.log", "ab") as agent_log:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "seer_mcp.agent", "--root", str(root), "--runtime-dir", str(runtime),
+                "--socket", str(runtime / "agent.sock"), "--mirror-dir", str(request.outputs_dir),
+                "--ready-fd", str(write_fd),
+                env=env, cwd=root, pass_fds=(write_fd,), start_new_session=True,
+                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=agent_log,
+            )
+        os.close(write_fd)
+        ready = asyncio.create_task(_read_line(read_fd))
+        exited = asyncio.create_task(proc.wait())
+        done, _ = await asyncio.wait({ready, exited}, timeout=self.settings.sandbox_start_timeout,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        ready.cancel()
+        exited.cancel()
+        if ready in done and ready.result():
+            return proc.pid
+        log_tail = _tail(root / "logs" / "agent.log")
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        if not done:
+            raise SandboxStartError(
+                f"the sandbox agent did not come up within {self.settings.sandbox_start_timeout:g}s "
+                f"(SEER_SANDBOX_START_TIMEOUT); its log ends with:\n{log_tail}")
+        raise SandboxStartError(f"the sandbox agent exited while starting; its log ends with:\n{log_tail}")
+
+    async def stop(self, handle: dict[str, Any]) -> None:
+        victims = _sandbox_processes(handle)
+        for proc in victims:
+            with contextlib.suppress(psutil.Error):
+                proc.terminate()
+        _, alive = await asyncio.to_thread(psutil.wait_procs, victims, _TERM_GRACE_S)
+        for proc in alive:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+        if alive:
+            await asyncio.to_thread(psutil.wait_procs, alive, _TERM_GRACE_S)
+        runtime = handle.get("runtime")
+        if runtime and not runtime.startswith(handle.get("root", "\0")):
+            shutil.rmtree(runtime, ignore_errors=True)
+
+    async def is_alive(self, handle: dict[str, Any]) -> bool:
+        agent = _agent_process(handle)
+        return agent is not None and Path(handle.get("socket", "")).exists()
+
+
+def _agent_process(handle: dict[str, Any]) -> psutil.Process | None:
+    pid, root = handle.get("pid"), handle.get("root")
+    if not pid or not root:
+        return None
+    try:
+        proc = psutil.Process(pid)
+        if root in proc.cmdline() and proc.status() != psutil.STATUS_ZOMBIE:
+            return proc
+    except psutil.Error:
+        pass
+    return None
+
+
+def _sandbox_processes(handle: dict[str, Any]) -> list[psutil.Process]:
+    """The agent, its descendants, and strays that name the sandbox's directories."""
+    found: dict[int, psutil.Process] = {}
+    agent = _agent_process(handle)
+    if agent is not None:
+        found[agent.pid] = agent
+        with contextlib.suppress(psutil.Error):
+            for child in agent.children(recursive=True):
+                found[child.pid] = child
+    markers = [m for m in (handle.get("root"), handle.get("runtime")) if m]
+    me = os.getpid()
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        cmdline = proc.info.get("cmdline") or []
+        if proc.pid != me and any(marker in arg for arg in cmdline for marker in markers):
+            found[proc.pid] = proc
+            with contextlib.suppress(psutil.Error):
+                for child in proc.children(recursive=True):
+                    found[child.pid] = child
+    return list(found.values())
+
+
+async def _read_line(fd: int) -> str:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(fd, "rb"))
+    try:
+        return (await reader.readline()).decode().strip()
+    finally:
+        transport.close()
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"

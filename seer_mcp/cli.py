@@ -1,0 +1,159 @@
+"""`seer-mcp`: serve the MCP server, list and stop sandboxes, print client config.
+
+Everything human-readable goes to stderr except what a command exists to
+print (tables, config snippets); `serve` over stdio writes nothing to stdout
+but the MCP channel.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import shutil
+import sys
+from typing import Any
+
+from seer_mcp import __version__
+from seer_mcp.settings import Settings
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(stream=sys.stderr, level=getattr(logging, level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from seer_mcp.server import build_server
+
+    overrides: dict[str, Any] = {}
+    if args.host:
+        overrides["http_host"] = args.host
+    if args.port:
+        overrides["http_port"] = args.port
+    settings = Settings(**overrides)
+    if not args.http:
+        asyncio.run(build_server(settings).run_stdio_async(show_banner=False))
+        return 0
+
+    from seer_mcp.http_auth import SingleTokenVerifier, http_token
+
+    token = http_token(settings)
+    server = build_server(settings, auth=SingleTokenVerifier(token))
+    url = f"http://{settings.http_host}:{settings.http_port}/mcp"
+    print(f"seer-mcp {__version__} serving streamable HTTP at {url}\n"
+          f"bearer token: {token}\n"
+          f"(stored in {settings.token_path}; set SEER_HTTP_TOKEN to choose your own)", file=sys.stderr, flush=True)
+    asyncio.run(server.run_http_async(show_banner=False, host=settings.http_host, port=settings.http_port))
+    return 0
+
+
+def _ls(args: argparse.Namespace) -> int:
+    from seer_mcp.state import StateStore
+
+    settings = Settings()
+    if not settings.database_path.exists():
+        print("no sandboxes recorded", file=sys.stderr)
+        return 0
+    store = StateStore(settings.database_path)
+    records = store.sandboxes() if args.all else store.sandboxes(status="running")
+    rows = [r.public() for r in records]
+    store.close()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print("no running sandboxes" + ("" if args.all else " (--all shows ended ones)"), file=sys.stderr)
+        return 0
+    header = f"{'SANDBOX':<13} {'NAME':<16} {'BACKEND':<8} {'STATUS':<11} {'AGE':>8} {'IDLE':>8}  WORKSPACE"
+    print(header)
+    for row in rows:
+        print(f"{row['sandbox_id']:<13} {(row['name'] or '-'):<16} {row['backend']:<8} {row['status']:<11} "
+              f"{_duration(row['age_s']):>8} {_duration(row['idle_s']):>8}  {row['workspace_path']}")
+    return 0
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
+
+
+def _stop(args: argparse.Namespace) -> int:
+    from seer_mcp.errors import SeerError
+    from seer_mcp.manager import SandboxManager
+
+    if not args.sandbox_ids and not args.all:
+        print("name sandbox ids to stop, or --all", file=sys.stderr)
+        return 2
+
+    async def stop() -> int:
+        settings = Settings(terminate_on_exit=False)
+        failures = 0
+        # Re-attaching first means live sandboxes are shut down cleanly, dead ones reaped.
+        async with SandboxManager(settings) as manager:
+            ids = args.sandbox_ids or [s["sandbox_id"] for s in manager.list_sandboxes()]
+            for sandbox_id in ids:
+                try:
+                    await manager.terminate_sandbox(sandbox_id, detail="stopped with seer-mcp stop")
+                    print(f"stopped {sandbox_id}", file=sys.stderr)
+                except SeerError as exc:
+                    print(f"{sandbox_id}: {exc}", file=sys.stderr)
+                    failures += 1
+        return 1 if failures else 0
+
+    return asyncio.run(stop())
+
+
+def _client_config(args: argparse.Namespace) -> int:
+    exe = shutil.which("seer-mcp")
+    command, base_args = (exe, ["serve"]) if exe else (sys.executable, ["-m", "seer_mcp", "serve"])
+    if args.client == "claude-code":
+        print(f"claude mcp add seer -- {command} {' '.join(base_args)}")
+    else:
+        snippet = {"mcpServers": {"seer": {"command": command, "args": base_args}}}
+        print(json.dumps(snippet, indent=2))
+        print("# add this to claude_desktop_config.json "
+              "(macOS: ~/Library/Application Support/Claude/, Windows: %APPDATA%\\Claude\\)", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="seer-mcp", description="MCP server for interpretability sandboxes.")
+    parser.add_argument("--version", action="version", version=f"seer-mcp {__version__}")
+    parser.add_argument("--log-level", default="INFO")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the MCP server (stdio by default)")
+    serve.add_argument("--http", action="store_true", help="speak streamable HTTP instead of stdio")
+    serve.add_argument("--host", help="HTTP address (default 127.0.0.1, SEER_HTTP_HOST)")
+    serve.add_argument("--port", type=int, help="HTTP port (default 8765, SEER_HTTP_PORT)")
+    serve.set_defaults(func=_serve)
+
+    ls = sub.add_parser("ls", help="list recorded sandboxes")
+    ls.add_argument("--all", action="store_true", help="include terminated and failed ones")
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(func=_ls)
+
+    stop = sub.add_parser("stop", help="terminate sandboxes")
+    stop.add_argument("sandbox_ids", nargs="*")
+    stop.add_argument("--all", action="store_true", help="every running sandbox")
+    stop.set_defaults(func=_stop)
+
+    config = sub.add_parser("config", help="print the snippet that adds this server to a client")
+    config.add_argument("client", choices=["claude-code", "claude-desktop"])
+    config.set_defaults(func=_client_config)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    _configure_logging(args.log_level)
+    try:
+        sys.exit(args.func(args))
+    except KeyboardInterrupt:
+        sys.exit(130)

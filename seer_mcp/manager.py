@@ -1,0 +1,361 @@
+"""The registry of sandboxes and sessions, and the limits on them.
+
+The manager does not know which backend it drives: a backend starts an agent
+and returns its address; from then on every sandbox is reached the same way,
+through a `SandboxAgentClient`. State lives in SQLite so that a restarted
+server re-attaches to the sandboxes still alive and cleans up the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+from seer_mcp.agent_client import ProgressHandler, SandboxAgentClient
+from seer_mcp.backends import load_backend
+from seer_mcp.backends.base import Backend, ProgressFn, StartRequest, no_progress
+from seer_mcp.errors import InvalidRequest, NotFound, SandboxUnavailable, SeerError
+from seer_mcp.fileio import write_atomically
+from seer_mcp.settings import Settings
+from seer_mcp.spec import SandboxSpec
+from seer_mcp.state import FAILED, RUNNING, TERMINATED, SandboxRecord, SessionRecord, StateStore
+from seer_mcp.wire import CellResult, ExecResult, FileContent, FileEntry, FileList, NotebookPage
+
+log = logging.getLogger(__name__)
+
+_MAX_REAPER_SLEEP_S = 3600.0
+
+
+@dataclass
+class LiveSandbox:
+    record: SandboxRecord
+    backend: Backend
+    client: SandboxAgentClient
+    agent_mirrors: bool
+    in_flight: int = 0  # calls under way; an idle limit never cuts one short
+
+
+class SandboxManager:
+    """Owns every sandbox and session this server knows, and their limits."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        settings.state_dir.chmod(0o700)  # tokens live here
+        self.store = StateStore(settings.database_path)
+        self._backends: dict[str, Backend] = {}
+        self._live: dict[str, LiveSandbox] = {}
+        self._sessions: dict[str, SessionRecord] = {}
+        self._wake = asyncio.Event()
+        self._reaper: asyncio.Task[None] | None = None
+        self._create_lock = asyncio.Lock()
+
+    # ----- lifecycle -------------------------------------------------------
+
+    async def start(self) -> None:
+        """Re-attach to recorded sandboxes that are still alive; clean up the rest."""
+        for record in self.store.sandboxes(status=RUNNING):
+            await self._reattach(record)
+        self._reaper = asyncio.create_task(self._reap_forever())
+
+    async def close(self) -> None:
+        if self._reaper is not None:
+            self._reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaper
+        for sandbox_id, live in list(self._live.items()):
+            if self.settings.terminate_on_exit and live.record.backend == "local":
+                await self.terminate_sandbox(sandbox_id, detail="server exited")
+            else:
+                await live.client.close()
+        for backend in self._backends.values():
+            await backend.close()
+        self.store.close()
+
+    async def __aenter__(self) -> "SandboxManager":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+    def backend(self, name: str) -> Backend:
+        if name not in self._backends:
+            self._backends[name] = load_backend(name, self.settings)
+        return self._backends[name]
+
+    async def _reattach(self, record: SandboxRecord) -> None:
+        try:
+            backend = self.backend(record.backend)
+        except SeerError as exc:
+            self.store.set_status(record.sandbox_id, FAILED, f"cannot re-attach: {exc}")
+            return
+        now = time.time()
+        alive = await backend.is_alive(record.handle)
+        if alive and record.expires_at > now:
+            client = SandboxAgentClient(backend.address(record.handle, record.handle["token"]))
+            try:
+                health = await client.health()
+            except SeerError:
+                await client.close()
+            else:
+                live = LiveSandbox(record, backend, client, record.handle.get("agent_mirrors", False))
+                self._live[record.sandbox_id] = live
+                running = {s.session_id for s in health.sessions}
+                for session in self.store.sessions(record.sandbox_id):
+                    if session.session_id in running:
+                        self._sessions[session.session_id] = session
+                    else:
+                        self.store.delete_session(session.session_id)
+                log.info("re-attached to sandbox %s", record.sandbox_id)
+                return
+        reason = "expired while the server was down" if alive else "its agent died while the server was down"
+        await backend.stop(record.handle)
+        self.store.delete_sessions_of(record.sandbox_id)
+        self.store.set_status(record.sandbox_id, TERMINATED, reason)
+        log.info("cleaned up sandbox %s: %s", record.sandbox_id, reason)
+
+    # ----- sandboxes -------------------------------------------------------
+
+    async def create_sandbox(self, spec: SandboxSpec, progress: ProgressFn = no_progress) -> dict[str, Any]:
+        backend = self.backend(spec.backend)
+        sandbox_id = f"sb-{secrets.token_hex(4)}"
+        token = secrets.token_urlsafe(32)
+        outputs = self.settings.outputs_dir / (f"{spec.name}-{sandbox_id}" if spec.name else sandbox_id)
+        outputs.mkdir(parents=True, exist_ok=True)
+        await progress(0, 3, f"starting {spec.backend} sandbox {sandbox_id}")
+        started = await backend.start(StartRequest(sandbox_id, spec, token, outputs, progress))
+        handle = {**started.handle, "token": token, "socket": started.address.socket_path,
+                  "url": started.address.url, "agent_mirrors": started.agent_mirrors_notebooks}
+        now = time.time()
+        record = SandboxRecord(
+            sandbox_id=sandbox_id, name=spec.name, backend=spec.backend, status=RUNNING,
+            spec=spec.model_dump(), handle=handle, workspace_path=started.workspace_path,
+            outputs_path=str(outputs), created_at=now, last_active=now,
+            expires_at=now + min(spec.timeout, self.settings.max_lifetime),
+            idle_timeout=spec.idle_timeout or self.settings.idle_timeout,
+        )
+        self.store.put_sandbox(record)
+        client = SandboxAgentClient(started.address)
+        self._live[sandbox_id] = LiveSandbox(record, backend, client, started.agent_mirrors_notebooks)
+        self._wake.set()
+        await progress(3, 3, f"sandbox {sandbox_id} is ready")
+        return record.public()
+
+    def list_sandboxes(self, include_ended: bool = False) -> list[dict[str, Any]]:
+        records = self.store.sandboxes() if include_ended else [live.record for live in self._live.values()]
+        out = []
+        for record in records:
+            info = record.public()
+            info["sessions"] = [s.session_id for s in self._sessions.values() if s.sandbox_id == record.sandbox_id]
+            out.append(info)
+        return out
+
+    async def terminate_sandbox(self, sandbox_id: str, detail: str = "terminated on request") -> dict[str, Any]:
+        live = self._live.pop(sandbox_id, None)
+        if live is None:
+            record = self.store.sandbox(sandbox_id)
+            if record is None:
+                raise NotFound(f"no sandbox {sandbox_id!r}; list_sandboxes shows the ones that exist")
+            if record.status == RUNNING:  # recorded by another server process: stop it all the same
+                await self.backend(record.backend).stop(record.handle)
+                self.store.set_status(sandbox_id, TERMINATED, detail)
+            return {"sandbox_id": sandbox_id, "status": TERMINATED}
+        with contextlib.suppress(SeerError):
+            await live.client.shutdown()
+        await live.client.close()
+        await live.backend.stop(live.record.handle)
+        for session_id in [s for s, rec in self._sessions.items() if rec.sandbox_id == sandbox_id]:
+            del self._sessions[session_id]
+        self.store.delete_sessions_of(sandbox_id)
+        self.store.set_status(sandbox_id, TERMINATED, detail)
+        return {"sandbox_id": sandbox_id, "status": TERMINATED, "outputs_path": live.record.outputs_path}
+
+    def sandbox(self, sandbox_id: str | None) -> LiveSandbox:
+        if sandbox_id is None:
+            if len(self._live) == 1:
+                return next(iter(self._live.values()))
+            if not self._live:
+                raise NotFound("there is no sandbox yet; call create_sandbox first")
+            raise InvalidRequest(f"{len(self._live)} sandboxes are running ({', '.join(self._live)}); "
+                                 "pass sandbox_id")
+        live = self._live.get(sandbox_id)
+        if live is None:
+            record = self.store.sandbox(sandbox_id)
+            if record is not None:
+                raise NotFound(f"sandbox {sandbox_id!r} is {record.status}"
+                               + (f" ({record.detail})" if record.detail else "") + "; create a new one")
+            raise NotFound(f"no sandbox {sandbox_id!r}; list_sandboxes shows the ones that exist")
+        return live
+
+    @contextlib.asynccontextmanager
+    async def _using(self, live: LiveSandbox) -> AsyncIterator[SandboxAgentClient]:
+        """Marks activity, and turns a vanished agent into a failed sandbox."""
+        self._touch(live)
+        live.in_flight += 1
+        try:
+            yield live.client
+        except SandboxUnavailable as exc:
+            if await live.backend.is_alive(live.record.handle):
+                raise
+            detail = f"its agent stopped ({exc})"
+            self._live.pop(live.record.sandbox_id, None)
+            await live.client.close()
+            await live.backend.stop(live.record.handle)
+            self.store.set_status(live.record.sandbox_id, FAILED, detail)
+            raise SandboxUnavailable(
+                f"sandbox {live.record.sandbox_id} has failed: {detail}. Its notebooks are kept in "
+                f"{live.record.outputs_path}; create a new sandbox to go on.") from exc
+        finally:
+            live.in_flight -= 1
+            self._touch(live)
+            self._wake.set()  # the idle deadline moved
+
+    def _touch(self, live: LiveSandbox) -> None:
+        live.record.last_active = time.time()
+        self.store.touch(live.record.sandbox_id, live.record.last_active)
+
+    # ----- sessions --------------------------------------------------------
+
+    async def start_session(self, sandbox_id: str | None, name: str | None = None) -> dict[str, Any]:
+        live = self.sandbox(sandbox_id)
+        session_id = f"ses-{secrets.token_hex(6)}"
+        async with self._using(live) as client:
+            info = await client.start_session(name, session_id)
+        mirror = info.mirror_path or str(Path(live.record.outputs_path) / Path(info.notebook_path).name)
+        record = SessionRecord(session_id=session_id, sandbox_id=live.record.sandbox_id, name=info.name,
+                               kind="notebook", notebook_path=info.notebook_path, mirror_path=mirror)
+        self._sessions[session_id] = record
+        self.store.put_session(record)
+        return self.describe_session(record)
+
+    def describe_session(self, record: SessionRecord) -> dict[str, Any]:
+        live = self._live[record.sandbox_id]
+        return {
+            "session_id": record.session_id, "sandbox_id": record.sandbox_id, "name": record.name,
+            "notebook_path": str(Path(live.record.workspace_path) / record.notebook_path),
+            "notebook_copy": record.mirror_path,
+        }
+
+    def session(self, session_id: str | None) -> tuple[SessionRecord, LiveSandbox]:
+        if session_id is None:
+            if len(self._sessions) == 1:
+                record = next(iter(self._sessions.values()))
+            elif not self._sessions:
+                raise NotFound("there is no session yet; call start_session first")
+            else:
+                raise InvalidRequest(f"{len(self._sessions)} sessions are open ({', '.join(self._sessions)}); "
+                                     "pass session_id")
+        else:
+            record = self._sessions.get(session_id)
+            if record is None:
+                raise NotFound(f"no session {session_id!r}; list_sandboxes shows each sandbox's sessions")
+        return record, self.sandbox(record.sandbox_id)
+
+    def list_sessions(self) -> list[dict[str, Any]]:
+        return [self.describe_session(s) for s in self._sessions.values()]
+
+    async def end_session(self, session_id: str | None) -> dict[str, Any]:
+        record, live = self.session(session_id)
+        async with self._using(live) as client:
+            await client.end_session(record.session_id)
+        del self._sessions[record.session_id]
+        self.store.delete_session(record.session_id)
+        return {"session_id": record.session_id, "ended": True, "notebook_copy": record.mirror_path}
+
+    async def execute(self, session_id: str | None, code: str, timeout: float | None = None,
+                      on_progress: ProgressHandler | None = None) -> tuple[CellResult, SessionRecord]:
+        record, live = self.session(session_id)
+        async with self._using(live) as client:
+            result = await client.execute(record.session_id, code, timeout or self.settings.cell_timeout, on_progress)
+            await self._mirror(live, record)
+        return result, record
+
+    async def edit_cell(self, session_id: str | None, cell_index: int, code: str, timeout: float | None = None,
+                        on_progress: ProgressHandler | None = None) -> tuple[CellResult, SessionRecord]:
+        record, live = self.session(session_id)
+        async with self._using(live) as client:
+            result = await client.edit_cell(record.session_id, cell_index, code,
+                                            timeout or self.settings.cell_timeout, on_progress)
+            await self._mirror(live, record)
+        return result, record
+
+    async def add_markdown(self, session_id: str | None, content: str) -> dict[str, Any]:
+        record, live = self.session(session_id)
+        async with self._using(live) as client:
+            result = await client.add_markdown(record.session_id, content)
+            await self._mirror(live, record)
+        return {"cell_index": result.cell_index, "session_id": record.session_id}
+
+    async def interrupt(self, session_id: str | None) -> dict[str, Any]:
+        record, live = self.session(session_id)
+        async with self._using(live) as client:
+            info = await client.interrupt(record.session_id)
+        return {"session_id": record.session_id, "kernel_status": info.kernel_status}
+
+    async def restart(self, session_id: str | None) -> dict[str, Any]:
+        record, live = self.session(session_id)
+        async with self._using(live) as client:
+            info = await client.restart(record.session_id)
+        return {"session_id": record.session_id, "kernel_status": info.kernel_status,
+                "message": "fresh kernel: variables are gone, the notebook keeps every earlier cell"}
+
+    async def read_notebook(self, session_id: str | None, start: int, limit: int) -> NotebookPage:
+        record, live = self.session(session_id)
+        async with self._using(live) as client:
+            return await client.notebook_page(record.session_id, start, limit)
+
+    async def _mirror(self, live: LiveSandbox, record: SessionRecord) -> None:
+        if live.agent_mirrors or record.mirror_path is None:
+            return
+        data = await live.client.notebook_bytes(record.session_id)
+        await asyncio.to_thread(write_atomically, Path(record.mirror_path), data)
+
+    # ----- shell and files -------------------------------------------------
+
+    async def exec(self, sandbox_id: str | None, command: str, timeout: float) -> ExecResult:
+        async with self._using(self.sandbox(sandbox_id)) as client:
+            return await client.exec(command, timeout)
+
+    async def read_file(self, sandbox_id: str | None, path: str) -> FileContent:
+        async with self._using(self.sandbox(sandbox_id)) as client:
+            return await client.read_file(path)
+
+    async def write_file(self, sandbox_id: str | None, path: str, content: str) -> FileEntry:
+        async with self._using(self.sandbox(sandbox_id)) as client:
+            return await client.write_file(path, content)
+
+    async def list_files(self, sandbox_id: str | None, path: str) -> FileList:
+        async with self._using(self.sandbox(sandbox_id)) as client:
+            return await client.list_files(path)
+
+    # ----- limits ----------------------------------------------------------
+
+    def _deadline(self, live: LiveSandbox) -> tuple[float, str]:
+        record = live.record
+        idle = record.idle_deadline() if live.in_flight == 0 else None
+        if idle is not None and idle < record.expires_at:
+            return idle, f"idle for {record.idle_timeout:g}s"
+        return record.expires_at, "reached its lifetime limit"
+
+    async def _reap_forever(self) -> None:
+        while True:
+            now = time.time()
+            next_due = now + _MAX_REAPER_SLEEP_S
+            for sandbox_id, live in list(self._live.items()):
+                due, reason = self._deadline(live)
+                if due <= now:
+                    log.info("terminating sandbox %s: %s", sandbox_id, reason)
+                    with contextlib.suppress(SeerError):
+                        await self.terminate_sandbox(sandbox_id, detail=reason)
+                else:
+                    next_due = min(next_due, due)
+            self._wake.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), max(0.05, next_due - time.time()))

@@ -1,0 +1,43 @@
+"""The MCP server: a FastMCP app whose lifespan owns the sandbox manager."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, AsyncIterator
+
+from fastmcp import FastMCP
+
+from seer_mcp import __version__
+from seer_mcp.manager import SandboxManager
+from seer_mcp.settings import Settings
+from seer_mcp.tools import cells, files, sandboxes
+
+INSTRUCTIONS = """\
+seer-mcp runs Python experiments in sandboxes, as Jupyter notebooks.
+
+Workflow: create_sandbox -> start_session(sandbox_id) -> execute_code(code) as many times as
+you need (variables persist between cells, like a notebook) -> terminate_sandbox when done.
+Plots (matplotlib) come back as images; exceptions come back as errors with their traceback.
+Every cell is saved to a .ipynb notebook (read_notebook shows it). Use add_markdown for notes.
+A cell that runs past its timeout is interrupted and its kernel keeps its variables; if a
+kernel dies its state is lost and restart_kernel gives a fresh one. sandbox_exec, read_file,
+write_file and list_files work inside the sandbox's workspace. When exactly one session is
+open, session_id may be left out.
+"""
+
+
+def build_server(settings: Settings | None = None, auth: Any = None) -> FastMCP:
+    """The seer-mcp server; `auth` (a fastmcp auth provider) guards HTTP transports."""
+    settings = settings or Settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(server: FastMCP) -> AsyncIterator[dict[str, Any]]:
+        async with SandboxManager(settings) as manager:
+            yield {"manager": manager}
+
+    mcp = FastMCP("seer-mcp", instructions=INSTRUCTIONS, version=__version__, lifespan=lifespan,
+                  auth=auth)
+    sandboxes.register(mcp)
+    cells.register(mcp)
+    files.register(mcp)
+    return mcp

@@ -1,0 +1,88 @@
+"""Operator settings: one class, read from `SEER_*` variables, `.env`, and a TOML file.
+
+Precedence, highest first: arguments passed in code, environment variables,
+`.env` in the working directory, the TOML file (`SEER_CONFIG_FILE`, else
+`~/.config/seer-mcp/config.toml` when it exists), then the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource,
+)
+
+
+def _default_state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "seer-mcp"
+
+
+def _config_file() -> Path | None:
+    explicit = os.environ.get("SEER_CONFIG_FILE")
+    if explicit:
+        return Path(explicit).expanduser()
+    default = Path.home() / ".config" / "seer-mcp" / "config.toml"
+    return default if default.exists() else None
+
+
+class Settings(BaseSettings):
+    """Every knob an operator can turn. Field docs are the README's settings table."""
+
+    model_config = SettingsConfigDict(env_prefix="SEER_", env_file=".env", extra="ignore")
+
+    state_dir: Path = Field(default_factory=_default_state_dir,
+                            description="SQLite state, sandbox directories, the HTTP token.")
+    outputs_dir: Path = Field(default=Path("seer-outputs"),
+                              description="Mirrored notebooks and transcripts, one folder per sandbox.")
+    default_backend: str = Field(default="local", description="Backend used when create_sandbox names none.")
+    output_budget: int = Field(default=10_000, ge=200,
+                               description="Characters of cell or command output shown to the agent (head + tail).")
+    image_max_px: int = Field(default=1024, ge=16,
+                              description="Images returned to the agent are downscaled to this long side.")
+    cell_timeout: float = Field(default=600, gt=0, description="Seconds before a cell is interrupted.")
+    idle_timeout: float | None = Field(default=None, gt=0,
+                                       description="Seconds a sandbox may sit unused before it is terminated.")
+    max_lifetime: float = Field(default=24 * 3600, gt=0,
+                                description="Seconds after which any sandbox is terminated.")
+    sandbox_start_timeout: float = Field(default=120, gt=0,
+                                         description="Seconds to wait for a sandbox agent to come up.")
+    http_host: str = Field(default="127.0.0.1", description="Address for `serve --http`.")
+    http_port: int = Field(default=8765, description="Port for `serve --http`.")
+    http_token: str | None = Field(default=None,
+                                   description="Bearer token for HTTP; generated and stored 0600 when unset.")
+    terminate_on_exit: bool = Field(default=True,
+                                    description="Terminate local sandboxes when the server exits cleanly.")
+
+    @field_validator("state_dir", "outputs_dir", mode="after")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[Any] = [init_settings, env_settings, dotenv_settings]
+        toml_file = _config_file()
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+    @property
+    def sandboxes_dir(self) -> Path:
+        return self.state_dir / "sandboxes"
+
+    @property
+    def database_path(self) -> Path:
+        return self.state_dir / "state.sqlite"
+
+    @property
+    def token_path(self) -> Path:
+        return self.state_dir / "http-token"

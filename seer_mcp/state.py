@@ -1,0 +1,173 @@
+"""Sandboxes and sessions recorded in SQLite under the state dir.
+
+The record outlives the server process: after a restart (even after SIGKILL)
+the manager reads it to re-attach to sandboxes that are still alive and to
+clean up the rest. WAL mode keeps each small write cheap and crash-safe.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sandboxes (
+    sandbox_id TEXT PRIMARY KEY,
+    name TEXT,
+    backend TEXT NOT NULL,
+    status TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    handle TEXT NOT NULL,
+    workspace_path TEXT NOT NULL,
+    outputs_path TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    last_active REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    idle_timeout REAL,
+    detail TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    session_id TEXT PRIMARY KEY,
+    sandbox_id TEXT NOT NULL REFERENCES sandboxes(sandbox_id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    notebook_path TEXT NOT NULL,
+    mirror_path TEXT,
+    created_at REAL NOT NULL
+);
+"""
+
+RUNNING = "running"
+TERMINATED = "terminated"
+FAILED = "failed"
+
+
+@dataclass
+class SandboxRecord:
+    sandbox_id: str
+    name: str | None
+    backend: str
+    status: str
+    spec: dict[str, Any]
+    handle: dict[str, Any]  # the backend's re-attach info, token included
+    workspace_path: str
+    outputs_path: str
+    created_at: float
+    last_active: float
+    expires_at: float
+    idle_timeout: float | None = None
+    detail: str = ""
+
+    def idle_deadline(self) -> float | None:
+        return self.last_active + self.idle_timeout if self.idle_timeout else None
+
+    def public(self) -> dict[str, Any]:
+        """What tools and `seer-mcp ls` show: everything but the secrets."""
+        now = time.time()
+        return {
+            "sandbox_id": self.sandbox_id, "name": self.name, "backend": self.backend,
+            "status": self.status, "workspace_path": self.workspace_path,
+            "outputs_path": self.outputs_path, "gpu": self.spec.get("gpu"),
+            "age_s": round(now - self.created_at, 1), "idle_s": round(now - self.last_active, 1),
+            "expires_in_s": round(self.expires_at - now, 1),
+            **({"detail": self.detail} if self.detail else {}),
+        }
+
+
+@dataclass
+class SessionRecord:
+    session_id: str
+    sandbox_id: str
+    name: str
+    kind: str
+    notebook_path: str  # inside the sandbox's workspace
+    mirror_path: str | None
+    created_at: float = field(default_factory=time.time)
+
+
+class StateStore:
+    """A thin, thread-safe wrapper over one SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # sandboxes
+
+    def put_sandbox(self, record: SandboxRecord) -> None:
+        row = asdict(record)
+        row["spec"] = json.dumps(record.spec)
+        row["handle"] = json.dumps(record.handle)
+        columns = ", ".join(row)
+        marks = ", ".join(f":{k}" for k in row)
+        with self._lock:
+            self._db.execute(f"INSERT OR REPLACE INTO sandboxes ({columns}) VALUES ({marks})", row)
+
+    def sandboxes(self, status: str | None = None) -> list[SandboxRecord]:
+        query, args = "SELECT * FROM sandboxes", ()
+        if status is not None:
+            query, args = query + " WHERE status = ?", (status,)
+        with self._lock:
+            rows = self._db.execute(query + " ORDER BY created_at", args).fetchall()
+        return [self._sandbox(row) for row in rows]
+
+    def sandbox(self, sandbox_id: str) -> SandboxRecord | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM sandboxes WHERE sandbox_id = ?", (sandbox_id,)).fetchone()
+        return self._sandbox(row) if row else None
+
+    def set_status(self, sandbox_id: str, status: str, detail: str = "") -> None:
+        with self._lock:
+            self._db.execute("UPDATE sandboxes SET status = ?, detail = ? WHERE sandbox_id = ?",
+                             (status, detail, sandbox_id))
+
+    def touch(self, sandbox_id: str, when: float) -> None:
+        with self._lock:
+            self._db.execute("UPDATE sandboxes SET last_active = ? WHERE sandbox_id = ?", (when, sandbox_id))
+
+    # sessions
+
+    def put_session(self, record: SessionRecord) -> None:
+        row = asdict(record)
+        columns = ", ".join(row)
+        marks = ", ".join(f":{k}" for k in row)
+        with self._lock:
+            self._db.execute(f"INSERT OR REPLACE INTO sessions ({columns}) VALUES ({marks})", row)
+
+    def sessions(self, sandbox_id: str | None = None) -> list[SessionRecord]:
+        query, args = "SELECT * FROM sessions", ()
+        if sandbox_id is not None:
+            query, args = query + " WHERE sandbox_id = ?", (sandbox_id,)
+        with self._lock:
+            rows = self._db.execute(query + " ORDER BY created_at", args).fetchall()
+        return [SessionRecord(**dict(row)) for row in rows]
+
+    def delete_session(self, session_id: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM sessions WHERE session_id = ?", (session_id,))
+
+    def delete_sessions_of(self, sandbox_id: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM sessions WHERE sandbox_id = ?", (sandbox_id,))
+
+    @staticmethod
+    def _sandbox(row: sqlite3.Row) -> SandboxRecord:
+        data = dict(row)
+        data["spec"] = json.loads(data["spec"])
+        data["handle"] = json.loads(data["handle"])
+        return SandboxRecord(**data)

@@ -1,0 +1,4 @@
+"""The MCP surface: tool definitions, argument models, and shaping results into MCP content.
+
+Only this package knows MCP; it asks the manager for everything else.
+"""

@@ -1,0 +1,59 @@
+"""Tools for shell commands and files inside a sandbox (never on the server's host)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastmcp import Context, FastMCP
+from pydantic import Field
+
+from seer_mcp.tools.common import manager_of, model_errors
+from seer_mcp.tools.shaping import OutputBudget, collapse_carriage_returns, strip_ansi
+
+SandboxId = Annotated[str | None, Field(
+    description="The sandbox; may be left out when exactly one is running.")]
+
+
+def _shown(text: str, budget: OutputBudget, where: str) -> tuple[str, int]:
+    return budget.cut(collapse_carriage_returns(strip_ansi(text)), where)
+
+
+def register(mcp: FastMCP) -> None:
+    @mcp.tool(annotations={"title": "Run a shell command in a sandbox", "destructiveHint": True,
+                           "openWorldHint": True})
+    @model_errors
+    async def sandbox_exec(ctx: Context, command: str, sandbox_id: SandboxId = None,
+                           timeout: Annotated[float, Field(gt=0, le=3600)] = 60) -> dict[str, Any]:
+        """Run a bash command in the sandbox's workspace; returns exit_code, stdout and stderr.
+        The command is killed at its timeout (exit_code is then null and timed_out true)."""
+        manager = manager_of(ctx)
+        result = await manager.exec(sandbox_id, command, timeout)
+        half = OutputBudget(manager.settings.output_budget // 2)
+        stdout, cut_out = _shown(result.stdout, half, "the command's stdout (rerun with a redirect to a file)")
+        stderr, cut_err = _shown(result.stderr, half, "the command's stderr (rerun with a redirect to a file)")
+        return {"exit_code": result.exit_code, "stdout": stdout, "stderr": stderr,
+                "timed_out": result.timed_out, "chars_cut": cut_out + cut_err}
+
+    @mcp.tool(annotations={"title": "Read a file in a sandbox", "readOnlyHint": True})
+    @model_errors
+    async def read_file(ctx: Context, path: str, sandbox_id: SandboxId = None) -> dict[str, Any]:
+        """Read a text file from the sandbox's workspace (paths are relative to it)."""
+        manager = manager_of(ctx)
+        file = await manager.read_file(sandbox_id, path)
+        content, cut = OutputBudget(manager.settings.output_budget).cut(file.content, f"{file.path} (read it in a cell)")
+        return {"path": file.path, "size": file.size, "content": content,
+                "chars_cut": cut, "truncated": file.truncated or cut > 0}
+
+    @mcp.tool(annotations={"title": "Write a file in a sandbox", "destructiveHint": True})
+    @model_errors
+    async def write_file(ctx: Context, path: str, content: str, sandbox_id: SandboxId = None) -> dict[str, Any]:
+        """Create or overwrite a text file in the sandbox's workspace; parent folders are created."""
+        entry = await manager_of(ctx).write_file(sandbox_id, path, content)
+        return entry.model_dump()
+
+    @mcp.tool(annotations={"title": "List files in a sandbox", "readOnlyHint": True})
+    @model_errors
+    async def list_files(ctx: Context, path: str = ".", sandbox_id: SandboxId = None) -> dict[str, Any]:
+        """List a folder of the sandbox's workspace (folders first)."""
+        listing = await manager_of(ctx).list_files(sandbox_id, path)
+        return listing.model_dump()

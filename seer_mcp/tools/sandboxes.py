@@ -1,0 +1,62 @@
+"""Tools that create, list and terminate sandboxes."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastmcp import Context, FastMCP
+from pydantic import Field, ValidationError
+
+from seer_mcp.errors import InvalidRequest
+from seer_mcp.spec import SandboxSpec
+from seer_mcp.tools.common import manager_of, model_errors, progress_of
+
+
+def _spec(**fields: Any) -> SandboxSpec:
+    try:
+        return SandboxSpec(**fields)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'spec'}: {e['msg']}" for e in exc.errors())
+        raise InvalidRequest(f"invalid sandbox spec: {problems}") from None
+
+
+def register(mcp: FastMCP) -> None:
+    @mcp.tool(annotations={"title": "Create a sandbox", "destructiveHint": False, "openWorldHint": True})
+    @model_errors
+    async def create_sandbox(
+        ctx: Context,
+        backend: Annotated[str | None, Field(description="'local' (default: this machine, no GPU) or 'modal'.")] = None,
+        name: Annotated[str | None, Field(description="A short label, e.g. 'probe-run'.")] = None,
+        gpu: Annotated[str | None, Field(description="GPU type for GPU backends, e.g. 'A100'.")] = None,
+        gpu_count: Annotated[int, Field(ge=1, le=8)] = 1,
+        python_packages: Annotated[list[str] | None, Field(
+            description="pip requirements this sandbox needs beyond the installed ones.")] = None,
+        env: Annotated[dict[str, str] | None, Field(description="Environment variables for its kernels.")] = None,
+        timeout: Annotated[float, Field(gt=0, description="Lifetime in seconds.")] = 3600,
+        idle_timeout: Annotated[float | None, Field(gt=0, description="Terminate after this many idle seconds.")] = None,
+    ) -> dict[str, Any]:
+        """Create a sandbox: an isolated workspace where notebook kernels and shell commands run.
+
+        Returns its sandbox_id and workspace_path. Next, call start_session(sandbox_id) to get a
+        Jupyter kernel, then execute_code to run cells. Terminate it when done.
+        """
+        manager = manager_of(ctx)
+        spec = _spec(backend=backend or manager.settings.default_backend, name=name, gpu=gpu,
+                     gpu_count=gpu_count, python_packages=python_packages or [], env=env or {},
+                     timeout=timeout, idle_timeout=idle_timeout)
+        return await manager.create_sandbox(spec, progress_of(ctx))
+
+    @mcp.tool(annotations={"title": "List sandboxes", "readOnlyHint": True})
+    @model_errors
+    async def list_sandboxes(ctx: Context) -> dict[str, Any]:
+        """List running sandboxes with their status, age, idle time and open sessions."""
+        return {"sandboxes": manager_of(ctx).list_sandboxes()}
+
+    @mcp.tool(annotations={"title": "Terminate a sandbox", "destructiveHint": True, "idempotentHint": True})
+    @model_errors
+    async def terminate_sandbox(ctx: Context, sandbox_id: str) -> dict[str, Any]:
+        """Terminate a sandbox: its kernels and processes stop and its variables are lost.
+
+        Notebooks stay saved in the outputs directory.
+        """
+        return await manager_of(ctx).terminate_sandbox(sandbox_id)

@@ -1,0 +1,141 @@
+"""Messages between the seer-mcp server and a sandbox agent.
+
+Both ends import this module: the agent validates requests with it, the
+server's `SandboxAgentClient` builds them and parses the replies. Outputs
+travel as nbformat v4 output dicts, exactly as they are stored in the
+notebook, so nothing is converted twice.
+
+Cell execution replies are a stream of JSON lines: zero or more
+`CellProgress` events while the cell runs, then one `CellResult`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+CellStatus = Literal["ok", "error", "timeout", "dead"]
+
+# The phrase every dead-kernel report carries; tests and agents rely on it.
+KERNEL_DIED = "kernel died, state lost"
+
+
+class ExecuteRequest(BaseModel):
+    code: str
+    timeout: float | None = Field(default=None, gt=0)
+
+
+class EditCellRequest(ExecuteRequest):
+    cell_index: int = Field(ge=0)
+
+
+class MarkdownRequest(BaseModel):
+    content: str
+
+
+class StartSessionRequest(BaseModel):
+    name: str | None = None
+    session_id: str | None = None
+
+
+class SessionInfo(BaseModel):
+    session_id: str
+    name: str
+    notebook_path: str  # inside the sandbox
+    mirror_path: str | None = None  # on the server host, when the agent writes one
+    kernel_status: Literal["idle", "busy", "dead", "starting"] = "idle"
+
+
+class ErrorInfo(BaseModel):
+    ename: str
+    evalue: str
+    traceback: list[str] = []
+
+
+class CellProgress(BaseModel):
+    type: Literal["progress"] = "progress"
+    elapsed: float
+    last_line: str = ""
+
+
+class CellResult(BaseModel):
+    type: Literal["result"] = "result"
+    status: CellStatus
+    execution_count: int | None = None
+    cell_index: int
+    outputs: list[dict[str, Any]] = []
+    error: ErrorInfo | None = None
+    duration: float = 0.0
+    message: str = ""  # a human sentence for timeouts, deaths and interrupts
+
+
+class MarkdownResult(BaseModel):
+    cell_index: int
+
+
+class NotebookCell(BaseModel):
+    index: int
+    cell_type: str
+    source: str
+    execution_count: int | None = None
+    outputs: list[dict[str, Any]] = []
+
+
+class NotebookPage(BaseModel):
+    total_cells: int
+    start: int
+    cells: list[NotebookCell]
+    notebook_path: str
+
+
+class ExecRequest(BaseModel):
+    command: str
+    timeout: float = Field(default=60, gt=0)
+
+
+class ExecResult(BaseModel):
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    timed_out: bool = False
+    truncated: bool = False
+
+
+class WriteFileRequest(BaseModel):
+    path: str
+    content: str
+
+
+class FileContent(BaseModel):
+    path: str
+    content: str
+    size: int
+    truncated: bool = False
+
+
+class FileEntry(BaseModel):
+    name: str
+    path: str
+    is_dir: bool
+    size: int
+
+
+class FileList(BaseModel):
+    path: str
+    entries: list[FileEntry]
+
+
+class AgentHealth(BaseModel):
+    status: Literal["ok"] = "ok"
+    pid: int
+    root: str
+    sessions: list[SessionInfo] = []
+    kernel_pids: list[int] = []
+
+
+class AgentError(BaseModel):
+    """Body of every non-2xx reply from the agent."""
+
+    error: str  # a machine-readable kind: not_found, bad_request, busy, ...
+    message: str
