@@ -18,15 +18,17 @@ Usage: python bench/cell_roundtrip.py [--iterations N] [--create-iterations M] [
    execute_code), M times; each sandbox is terminated afterwards, untimed. Target: p50 <= 2 s.
    Its baseline: starting a bare jupyter_client kernel and running one cell (p50 over M).
 
-The seer-mcp server runs with throwaway state (SEER_STATE_DIR, SEER_OUTPUTS_DIR and its
-working directory in a temporary directory). The script exits 0 when a target is missed:
-it measures, it does not test; the FAIL is printed.
+Figures and their baselines are sampled interleaved (one of each per iteration), so load from
+elsewhere on the machine falls on both alike. The seer-mcp server runs with throwaway state
+(SEER_STATE_DIR, SEER_OUTPUTS_DIR and its working directory in a temporary directory). The
+script exits 0 when a target is missed: it measures, it does not test; FAIL is printed.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib.metadata
 import itertools
 import json
@@ -52,6 +54,8 @@ CALL_TIMEOUT_S = 120.0
 BARE_SERVER = Path(__file__).resolve().parent / "bare_server.py"
 _KERNEL_IDS = itertools.count()
 
+Probe = Callable[[], Awaitable[float]]  # runs once, returns the seconds it timed
+
 
 @dataclass
 class Stats:
@@ -74,35 +78,38 @@ def _percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (k - lo)
 
 
-async def _time(n: int, call: Callable[[], Awaitable[object]]) -> list[float]:
-    samples = []
-    for _ in range(n):
+def timed(call: Callable[[], Awaitable[object]]) -> Probe:
+    async def probe() -> float:
         start = time.perf_counter()
         await call()
-        samples.append(time.perf_counter() - start)
-    return samples
+        return time.perf_counter() - start
+
+    return probe
 
 
-def _stdio_client(args: list[str], env: dict[str, str], cwd: Path, log: Path) -> Client[StdioTransport]:
+async def sample(probes: dict[str, Probe], n: int, warmup: int = 0) -> dict[str, Stats]:
+    """Runs the probes in turn, `warmup` untimed rounds and then `n` timed ones."""
+    for _ in range(warmup):
+        for probe in probes.values():
+            await probe()
+    samples: dict[str, list[float]] = {name: [] for name in probes}
+    for _ in range(n):
+        for name, probe in probes.items():
+            samples[name].append(await probe())
+    return {name: Stats.of(values) for name, values in samples.items()}
+
+
+def stdio_client(args: list[str], env: dict[str, str], cwd: Path, log: Path) -> Client[StdioTransport]:
     # keep_alive=False: the subprocess ends when the client's context exits.
     transport = StdioTransport(sys.executable, args, env={"PYTHONUTF8": "1", **env}, cwd=str(cwd),
                                keep_alive=False, log_file=log)
     return Client(transport, timeout=CALL_TIMEOUT_S, init_timeout=60)
 
 
-# ----- floor: bare MCP server, bare kernel ---------------------------------------------
+# ----- bare jupyter_client kernel -------------------------------------------------------
 
 
-async def bare_mcp_noop(n: int, tmp: Path) -> list[float]:
-    async with _stdio_client([str(BARE_SERVER)], {}, tmp, tmp / "bare_server.log") as client:
-        async def noop() -> None:
-            await client.call_tool("noop", {})
-
-        await _time(WARMUP, noop)
-        return await _time(n, noop)
-
-
-async def _start_kernel(tmp: Path) -> tuple[AsyncKernelManager, AsyncKernelClient]:
+async def start_kernel(tmp: Path) -> tuple[AsyncKernelManager, AsyncKernelClient]:
     """A bare kernel on IPC transport, as seer-mcp's agent starts its kernels."""
     ipc = tmp / f"kernel-{next(_KERNEL_IDS)}"
     km = AsyncKernelManager(kernel_name="python3", transport="ipc", ip=str(ipc))
@@ -114,91 +121,96 @@ async def _start_kernel(tmp: Path) -> tuple[AsyncKernelManager, AsyncKernelClien
     return km, kc
 
 
-async def _stop_kernel(km: AsyncKernelManager, kc: AsyncKernelClient) -> None:
+async def stop_kernel(km: AsyncKernelManager, kc: AsyncKernelClient) -> None:
     kc.stop_channels()
     await km.shutdown_kernel(now=True)
 
 
-async def _kernel_cell(kc: AsyncKernelClient) -> None:
+async def kernel_cell(kc: AsyncKernelClient) -> None:
     reply = await kc.execute_interactive(CELL, timeout=30)
     if reply["content"]["status"] != "ok":
         raise RuntimeError(f"bare kernel cell failed: {reply['content']}")
 
 
-async def bare_kernel_cell(n: int, tmp: Path) -> list[float]:
-    km, kc = await _start_kernel(tmp)
+async def kernel_start_and_cell(tmp: Path) -> float:
+    start = time.perf_counter()
+    km, kc = await start_kernel(tmp)
     try:
-        await _time(WARMUP, lambda: _kernel_cell(kc))
-        return await _time(n, lambda: _kernel_cell(kc))
+        await kernel_cell(kc)
+        return time.perf_counter() - start
     finally:
-        await _stop_kernel(km, kc)
-
-
-async def bare_kernel_start_and_cell(m: int, tmp: Path) -> list[float]:
-    samples = []
-    for _ in range(m):
-        start = time.perf_counter()
-        km, kc = await _start_kernel(tmp)
-        try:
-            await _kernel_cell(kc)
-            samples.append(time.perf_counter() - start)
-        finally:
-            await _stop_kernel(km, kc)
-    return samples
+        await stop_kernel(km, kc)
 
 
 # ----- seer-mcp ---------------------------------------------------------------------------
 
 
-def _structured(result: Any) -> dict[str, Any]:
-    data = result.structured_content
-    if not isinstance(data, dict):
-        raise RuntimeError(f"expected structured content, got {result!r}")
-    return data
+class Seer:
+    """seer-mcp's tools, called through one stdio client; remembers sandboxes to terminate."""
+
+    def __init__(self, client: Client[StdioTransport]) -> None:
+        self.client = client
+        self.open: list[str] = []
+
+    async def call(self, tool: str, **arguments: Any) -> dict[str, Any]:
+        result = await self.client.call_tool(tool, arguments)  # raises ToolError on is_error
+        if not isinstance(result.structured_content, dict):
+            raise RuntimeError(f"{tool}: expected structured content, got {result!r}")
+        return result.structured_content
+
+    async def cell(self, session_id: str) -> None:
+        result = await self.call("execute_code", code=CELL, session_id=session_id)
+        if result.get("status") != "ok":
+            raise RuntimeError(f"execute_code failed: {result}")
+
+    async def open_session(self) -> str:
+        """create_sandbox + start_session; returns the session id."""
+        sandbox_id = str((await self.call("create_sandbox"))["sandbox_id"])
+        self.open.append(sandbox_id)
+        return str((await self.call("start_session", sandbox_id=sandbox_id))["session_id"])
+
+    async def terminate_all(self) -> None:
+        while self.open:
+            await self.call("terminate_sandbox", sandbox_id=self.open.pop())
+
+    async def create_to_first_cell(self) -> float:
+        start = time.perf_counter()
+        await self.cell(await self.open_session())
+        elapsed = time.perf_counter() - start
+        await self.terminate_all()
+        return elapsed
 
 
-async def _seer_cell(client: Client[StdioTransport], session_id: str) -> None:
-    result = await client.call_tool("execute_code", {"code": CELL, "session_id": session_id})
-    if _structured(result).get("status") != "ok":
-        raise RuntimeError(f"execute_code failed: {result!r}")
+# ----- run and report -----------------------------------------------------------------------
 
 
-async def _seer_open(client: Client[StdioTransport], opened: list[str]) -> str:
-    """create_sandbox + start_session; records the sandbox in `opened`, returns the session id."""
-    sandbox_id = str(_structured(await client.call_tool("create_sandbox", {}))["sandbox_id"])
-    opened.append(sandbox_id)
-    session = _structured(await client.call_tool("start_session", {"sandbox_id": sandbox_id}))
-    return str(session["session_id"])
+async def measure(n: int, m: int, tmp: Path) -> tuple[dict[str, Stats], dict[str, Stats]]:
+    seer_env = {"SEER_STATE_DIR": str(tmp / "state"), "SEER_OUTPUTS_DIR": str(tmp / "outputs")}
+    async with contextlib.AsyncExitStack() as stack:
+        print("starting the bare server, a bare kernel and seer-mcp ...", file=sys.stderr)
+        bare = await stack.enter_async_context(
+            stdio_client([str(BARE_SERVER)], {}, tmp, tmp / "bare_server.log"))
+        seer = Seer(await stack.enter_async_context(
+            stdio_client(["-m", "seer_mcp", "serve"], seer_env, tmp, tmp / "seer_mcp.log")))
+        km, kc = await start_kernel(tmp)
+        stack.push_async_callback(stop_kernel, km, kc)
+        stack.push_async_callback(seer.terminate_all)  # runs first, while the client is up
+        session_id = await seer.open_session()
 
+        print(f"measuring round trips ({WARMUP} warm-ups + {n}) ...", file=sys.stderr)
+        roundtrip = await sample({
+            "seer": timed(lambda: seer.cell(session_id)),
+            "noop": timed(lambda: bare.call_tool("noop", {})),
+            "kernel": timed(lambda: kernel_cell(kc)),
+        }, n, WARMUP)
+        await seer.terminate_all()
 
-async def _seer_close(client: Client[StdioTransport], opened: list[str]) -> None:
-    while opened:
-        await client.call_tool("terminate_sandbox", {"sandbox_id": opened.pop()})
-
-
-async def seer(n: int, m: int, tmp: Path) -> tuple[list[float], list[float]]:
-    """(execute_code round trips, create_sandbox -> first cell result times)."""
-    env = {"SEER_STATE_DIR": str(tmp / "state"), "SEER_OUTPUTS_DIR": str(tmp / "outputs")}
-    async with _stdio_client(["-m", "seer_mcp", "serve"], env, tmp, tmp / "seer_mcp.log") as client:
-        opened: list[str] = []
-        try:
-            session_id = await _seer_open(client, opened)
-            await _time(WARMUP, lambda: _seer_cell(client, session_id))
-            roundtrip = await _time(n, lambda: _seer_cell(client, session_id))
-            await _seer_close(client, opened)
-
-            create = []
-            for _ in range(m):
-                start = time.perf_counter()
-                await _seer_cell(client, await _seer_open(client, opened))
-                create.append(time.perf_counter() - start)
-                await _seer_close(client, opened)
-        finally:
-            await _seer_close(client, opened)
+        print(f"measuring create -> first cell ({m}) ...", file=sys.stderr)
+        create = await sample({
+            "seer": seer.create_to_first_cell,
+            "kernel": lambda: kernel_start_and_cell(tmp),
+        }, m)
     return roundtrip, create
-
-
-# ----- report -------------------------------------------------------------------------------
 
 
 def _verdict(ok: bool) -> str:
@@ -206,27 +218,28 @@ def _verdict(ok: bool) -> str:
 
 
 def _row(label: str, s: Stats) -> str:
-    return f"  {label:<38}{s.p50_ms:>10.2f}{s.p90_ms:>10.2f}{s.mean_ms:>10.2f}"
+    return f"  {label:<40}{s.p50_ms:>10.2f}{s.p90_ms:>10.2f}{s.mean_ms:>10.2f}"
 
 
-def report(n: int, m: int, noop: Stats, kcell: Stats, cell: Stats, kstart: Stats,
-           create: Stats) -> dict[str, Any]:
+def report(n: int, m: int, roundtrip: dict[str, Stats], create: dict[str, Stats]) -> dict[str, Any]:
+    cell, noop, kcell = roundtrip["seer"], roundtrip["noop"], roundtrip["kernel"]
     floor = noop.p50_ms + kcell.p50_ms
     ratio = cell.p50_ms / floor
-    create_ratio = create.p50_ms / kstart.p50_ms
-    rt_ok, create_ok = ratio <= ROUNDTRIP_TARGET_RATIO, create.p50_ms <= CREATE_TARGET_S * 1000
-    header = f"  {'':<38}{'p50 ms':>10}{'p90 ms':>10}{'mean ms':>10}"
-    print(f"\n1. trivial cell round trip ({CELL!r}), N={n}, {WARMUP} warm-ups each\n{header}")
+    create_ratio = create["seer"].p50_ms / create["kernel"].p50_ms
+    rt_ok, create_ok = ratio <= ROUNDTRIP_TARGET_RATIO, create["seer"].p50_ms <= CREATE_TARGET_S * 1000
+    header = f"  {'':<40}{'p50 ms':>10}{'p90 ms':>10}{'mean ms':>10}"
+    print(f"\n1. trivial cell round trip ({CELL!r}), N={n} after {WARMUP} warm-ups\n{header}")
     print(_row("seer-mcp execute_code (stdio)", cell))
     print(_row("floor (a): bare FastMCP no-op (stdio)", noop))
     print(_row("floor (b): bare jupyter_client cell", kcell))
-    print(f"  {'floor p50 (a)+(b)':<38}{floor:>10.2f}")
-    print(f"  seer/floor = {ratio:.2f}x   target <= {ROUNDTRIP_TARGET_RATIO}x   {_verdict(rt_ok)}")
+    print(f"  {'floor p50 = (a) + (b)':<40}{floor:>10.2f}")
+    print(f"  seer / floor = {ratio:.2f}x   target <= {ROUNDTRIP_TARGET_RATIO}x   {_verdict(rt_ok)}")
     print(f"\n2. sandbox create -> first cell result, M={m}\n{header}")
-    print(_row("seer-mcp create+session+execute_code", create))
-    print(_row("baseline: bare kernel start + cell", kstart))
-    print(f"  seer/baseline = {create_ratio:.2f}x")
-    print(f"  p50 = {create.p50_ms / 1000:.3f} s   target <= {CREATE_TARGET_S:g} s   {_verdict(create_ok)}\n")
+    print(_row("seer-mcp create+start_session+execute", create["seer"]))
+    print(_row("baseline: bare kernel start + cell", create["kernel"]))
+    print(f"  seer / baseline = {create_ratio:.2f}x")
+    print(f"  seer p50 = {create['seer'].p50_ms / 1000:.3f} s   target <= {CREATE_TARGET_S:g} s   "
+          f"{_verdict(create_ok)}\n")
     return {
         "cell_roundtrip": {
             "iterations": n, "warmup": WARMUP, "seer_execute_code": asdict(cell),
@@ -234,7 +247,8 @@ def report(n: int, m: int, noop: Stats, kcell: Stats, cell: Stats, kstart: Stats
             "floor_p50_ms": floor, "ratio": ratio, "target_ratio": ROUNDTRIP_TARGET_RATIO, "pass": rt_ok,
         },
         "create_to_first_cell": {
-            "iterations": m, "seer": asdict(create), "baseline_bare_kernel_start_and_cell": asdict(kstart),
+            "iterations": m, "seer": asdict(create["seer"]),
+            "baseline_bare_kernel_start_and_cell": asdict(create["kernel"]),
             "ratio": create_ratio, "target_p50_s": CREATE_TARGET_S, "pass": create_ok,
         },
         "environment": {
@@ -245,35 +259,23 @@ def report(n: int, m: int, noop: Stats, kcell: Stats, cell: Stats, kstart: Stats
     }
 
 
-async def main_async(n: int, m: int, tmp: Path) -> dict[str, Any]:
-    # One after another: on a small machine, parallel runs would distort each other.
-    print("measuring floor (a): bare FastMCP server ...", file=sys.stderr)
-    noop = Stats.of(await bare_mcp_noop(n, tmp))
-    print("measuring floor (b): bare kernel cell ...", file=sys.stderr)
-    kcell = Stats.of(await bare_kernel_cell(n, tmp))
-    print("measuring baseline: bare kernel start + cell ...", file=sys.stderr)
-    kstart = Stats.of(await bare_kernel_start_and_cell(m, tmp))
-    print("measuring seer-mcp ...", file=sys.stderr)
-    try:
-        cell, create = await seer(n, m, tmp)
-    except Exception:
-        log = tmp / "seer_mcp.log"
-        tail = log.read_text(errors="replace").splitlines()[-30:] if log.exists() else []
-        print("seer-mcp failed; its log ends with:\n" + "\n".join(tail), file=sys.stderr)
-        raise
-    return report(n, m, noop, kcell, Stats.of(cell), kstart, Stats.of(create))
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--iterations", type=int, default=200, help="timed cells per round-trip figure")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--iterations", type=int, default=200, help="timed round trips of each kind")
     parser.add_argument("--create-iterations", type=int, default=5, help="timed sandbox creations")
     parser.add_argument("--json", type=Path, help="also write every figure to this JSON file")
     args = parser.parse_args()
     if args.iterations < 1 or args.create_iterations < 1:
         parser.error("iterations must be >= 1")
     with tempfile.TemporaryDirectory(prefix="seer-bench-", ignore_cleanup_errors=True) as tmp:
-        figures = asyncio.run(main_async(args.iterations, args.create_iterations, Path(tmp)))
+        try:
+            roundtrip, create = asyncio.run(measure(args.iterations, args.create_iterations, Path(tmp)))
+        except Exception:
+            log = Path(tmp) / "seer_mcp.log"
+            tail = log.read_text(errors="replace").splitlines()[-30:] if log.exists() else []
+            print("the benchmark failed; seer-mcp's log ends with:\n" + "\n".join(tail), file=sys.stderr)
+            raise
+    figures = report(args.iterations, args.create_iterations, roundtrip, create)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
         print(f"wrote {args.json}")

@@ -1,0 +1,151 @@
+"""Sandbox lifecycle through the in-memory MCP client: create, list, limits, terminate."""
+
+from __future__ import annotations
+
+import asyncio
+import textwrap
+from pathlib import Path
+
+import psutil
+import pytest
+from fastmcp import Client
+
+from seer_mcp.server import build_server
+from seer_mcp.settings import Settings
+from tests.conftest import open_session, sandbox_processes, text_of
+
+pytestmark = pytest.mark.slow
+
+
+async def test_create_sandbox_returns_its_id_and_workspace(any_client: Client) -> None:
+    result = await any_client.call_tool("create_sandbox", {"name": "probe-run"})
+    data = result.structured_content
+    assert data["sandbox_id"].startswith("sb-")
+    assert data["backend"] == "local" and data["status"] == "running" and data["name"] == "probe-run"
+    assert Path(data["workspace_path"]).is_dir()
+
+
+async def test_creating_a_sandbox_reports_progress(client: Client) -> None:
+    messages: list[str | None] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        messages.append(message)
+
+    await client.call_tool("create_sandbox", {}, progress_handler=on_progress)
+    assert any(m and "ready" in m for m in messages)
+
+
+async def test_list_sandboxes_shows_sessions(client: Client) -> None:
+    sandbox_id, session_id = await open_session(client)
+    listing = (await client.call_tool("list_sandboxes", {})).structured_content["sandboxes"]
+    assert [s["sandbox_id"] for s in listing] == [sandbox_id]
+    assert listing[0]["sessions"] == [session_id]
+
+
+async def test_terminate_leaves_no_process_behind(client: Client) -> None:
+    sandbox_id, _ = await open_session(client)
+    await client.call_tool("execute_code", {"code": "import subprocess\np = subprocess.Popen(['sleep', '300'])"})
+    await client.call_tool("sandbox_exec", {"command": "sleep 300 &"})
+    assert len(sandbox_processes(sandbox_id)) >= 2  # the agent, the kernel
+    await client.call_tool("terminate_sandbox", {"sandbox_id": sandbox_id})
+    assert sandbox_processes(sandbox_id) == []
+    assert not any(p.info["cmdline"][:2] == ["sleep", "300"] for p in psutil.process_iter(["cmdline"])
+                   if p.info["cmdline"])
+    listing = (await client.call_tool("list_sandboxes", {})).structured_content["sandboxes"]
+    assert listing == []
+
+
+async def test_a_terminated_sandbox_refuses_new_work_with_a_clear_error(client: Client) -> None:
+    sandbox_id, _ = await open_session(client)
+    await client.call_tool("terminate_sandbox", {"sandbox_id": sandbox_id})
+    result = await client.call_tool("start_session", {"sandbox_id": sandbox_id}, raise_on_error=False)
+    assert result.is_error
+    assert "is terminated" in text_of(result)
+
+
+async def test_server_exit_terminates_its_local_sandboxes(settings: Settings) -> None:
+    async with Client(build_server(settings)) as client:
+        sandbox_id, _ = await open_session(client)
+        assert sandbox_processes(sandbox_id)
+    assert sandbox_processes(sandbox_id) == []
+
+
+async def test_an_unknown_backend_is_a_clear_error(client: Client) -> None:
+    result = await client.call_tool("create_sandbox", {"backend": "mainframe"}, raise_on_error=False)
+    assert result.is_error
+    assert "unknown backend 'mainframe'" in text_of(result) and "local" in text_of(result)
+
+
+async def test_a_bad_sandbox_name_is_refused(client: Client) -> None:
+    result = await client.call_tool("create_sandbox", {"name": "../escape"}, raise_on_error=False)
+    assert result.is_error
+    assert "name" in text_of(result)
+
+
+async def test_an_unknown_sandbox_is_a_clear_error(client: Client) -> None:
+    result = await client.call_tool("terminate_sandbox", {"sandbox_id": "sb-missing"}, raise_on_error=False)
+    assert result.is_error
+    assert "no sandbox 'sb-missing'" in text_of(result)
+
+
+async def test_env_reaches_the_kernel(client: Client) -> None:
+    await open_session(client, env={"EXPERIMENT": "alpha"})
+    result = await client.call_tool("execute_code", {"code": "import os; print(os.environ['EXPERIMENT'])"})
+    assert text_of(result).strip() == "alpha"
+
+
+async def test_the_server_token_never_reaches_the_kernel(client: Client) -> None:
+    await open_session(client)
+    code = "import os; print(sorted(k for k in os.environ if 'TOKEN' in k or k.startswith('SEER_HTTP')))"
+    result = await client.call_tool("execute_code", {"code": code})
+    assert text_of(result).strip() == "[]"
+
+
+async def test_python_packages_are_installed_for_that_sandbox_only(client: Client, tmp_path: Path) -> None:
+    package = tmp_path / "tinypkg"
+    (package / "seer_tinypkg").mkdir(parents=True)
+    (package / "seer_tinypkg" / "__init__.py").write_text("ANSWER = 42\n")
+    (package / "pyproject.toml").write_text(textwrap.dedent("""
+        [build-system]
+        requires = ["setuptools>=61"]
+        build-backend = "setuptools.build_meta"
+        [project]
+        name = "seer-tinypkg"
+        version = "1.0"
+    """))
+    await open_session(client, python_packages=[str(package)])
+    result = await client.call_tool("execute_code", {"code": "import seer_tinypkg; print(seer_tinypkg.ANSWER)"})
+    assert text_of(result).strip() == "42"
+    with pytest.raises(ImportError):
+        __import__("seer_tinypkg")
+
+
+async def test_a_failed_package_install_is_a_clear_error_and_leaves_nothing_running(
+        client: Client, settings: Settings) -> None:
+    result = await client.call_tool("create_sandbox", {"python_packages": ["/nonexistent/package-dir"]},
+                                    raise_on_error=False)
+    assert result.is_error
+    assert "installing python_packages" in text_of(result)
+    assert sandbox_processes(str(settings.sandboxes_dir)) == []
+
+
+async def test_an_idle_sandbox_is_terminated(client: Client) -> None:
+    sandbox_id, _ = await open_session(client, idle_timeout=1.5)
+    await asyncio.sleep(4)
+    assert sandbox_processes(sandbox_id) == []
+    listing = (await client.call_tool("list_sandboxes", {})).structured_content["sandboxes"]
+    assert listing == []
+
+
+async def test_a_sandbox_is_terminated_at_the_end_of_its_lifetime(client: Client) -> None:
+    sandbox_id, _ = await open_session(client, timeout=3)
+    await asyncio.sleep(5)
+    assert sandbox_processes(sandbox_id) == []
+    result = await client.call_tool("execute_code", {"code": "1"}, raise_on_error=False)
+    assert result.is_error
+
+
+async def test_a_running_cell_is_not_cut_short_by_the_idle_limit(client: Client) -> None:
+    await open_session(client, idle_timeout=1)
+    result = await client.call_tool("execute_code", {"code": "import time\ntime.sleep(3)\nprint('finished')"})
+    assert text_of(result).strip() == "finished"
