@@ -103,6 +103,8 @@ class SandboxAgentClient:
             async with self._http.stream("POST", path, json=body, timeout=timeout) as response:
                 if response.status_code >= 400:
                     _raise_for_error(response.status_code, await response.aread())
+                if not response.headers.get("content-type", "").startswith("application/x-ndjson"):
+                    return CellResult.model_validate_json(await response.aread())  # a quick cell
                 async for line in response.aiter_lines():
                     if not line:
                         continue

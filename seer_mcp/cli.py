@@ -22,6 +22,7 @@ from seer_mcp.settings import Settings
 def _configure_logging(level: str) -> None:
     logging.basicConfig(stream=sys.stderr, level=getattr(logging, level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per agent request is noise
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -122,6 +123,12 @@ def _client_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from seer_mcp.demo import main as demo_main
+
+    return demo_main()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="seer-mcp", description="MCP server for interpretability sandboxes.")
     parser.add_argument("--version", action="version", version=f"seer-mcp {__version__}")
@@ -147,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     config = sub.add_parser("config", help="print the snippet that adds this server to a client")
     config.add_argument("client", choices=["claude-code", "claude-desktop"])
     config.set_defaults(func=_client_config)
+
+    demo = sub.add_parser("demo", help="run a short notebook experiment in a local sandbox, over real MCP")
+    demo.set_defaults(func=_demo)
     return parser
 
 

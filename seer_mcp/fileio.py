@@ -7,11 +7,12 @@ import tempfile
 from pathlib import Path
 
 
-def write_atomically(path: Path, data: bytes, mode: int | None = None) -> None:
+def write_atomically(path: Path, data: bytes, mode: int | None = None, durable: bool = True) -> None:
     """Replace `path` with `data` so readers never see a partial file.
 
-    Writes a temporary file beside the target, fsyncs it and renames it over
-    the target: after a crash at any moment the old or the new version is there.
+    Writes a temporary file beside the target and renames it over the target:
+    whenever a process dies, the old or the new version is there. `durable`
+    also fsyncs before the rename, so that holds through a machine crash too.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -20,8 +21,9 @@ def write_atomically(path: Path, data: bytes, mode: int | None = None) -> None:
             os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -197,7 +197,7 @@ class SandboxManager:
     @contextlib.asynccontextmanager
     async def _using(self, live: LiveSandbox) -> AsyncIterator[SandboxAgentClient]:
         """Marks activity, and turns a vanished agent into a failed sandbox."""
-        self._touch(live)
+        live.record.last_active = time.time()
         live.in_flight += 1
         try:
             yield live.client

@@ -64,6 +64,7 @@ async def _serve(args: argparse.Namespace, token: str) -> None:
     if args.mirror_dir:
         args.mirror_dir.mkdir(parents=True, exist_ok=True)
     agent = AgentState(layout, kernel_env=dict(os.environ), mirror_dir=args.mirror_dir)
+    agent.prewarm()  # the first session's kernel starts while the server is still coming up
     sock = _unix_listener(args.socket) if args.socket else _tcp_listener(args.host, args.port)
     config = uvicorn.Config(None, log_level="warning", lifespan="on", timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)

@@ -37,6 +37,8 @@ from seer_mcp.wire import (
 log = logging.getLogger(__name__)
 
 DEFAULT_CELL_TIMEOUT_S = 600.0
+# A cell that finishes within this long is answered with one plain JSON reply.
+QUICK_REPLY_S = 0.25
 
 
 @dataclass
@@ -121,6 +123,7 @@ class AgentState:
                                cwd=self.layout.workspace, env=self.kernel_env,
                                log_path=self.layout.logs / f"kernel-{kernel_id}.log")
         await kernel.start()
+        await kernel.warm_up()
         return kernel
 
     async def _take_kernel(self) -> KernelSession:
@@ -242,30 +245,44 @@ async def end_session(request: Request, agent: AgentState) -> dict[str, bool]:
     return {"ended": True}
 
 
-def _stream_cell(agent: AgentState, session: KernelSession, code: str, timeout: float | None,
-                 replace_index: int | None = None) -> StreamingResponse:
-    """JSON lines: progress events while the cell runs, then its result."""
-    events: asyncio.Queue[str | None] = asyncio.Queue()
+async def _cell_reply(agent: AgentState, session: KernelSession, code: str, timeout: float | None,
+                      replace_index: int | None = None) -> Response:
+    """A quick cell's result as plain JSON; a slow cell's as JSON lines: progress, then the result.
+
+    Deciding after a short wait keeps the common, fast cell on the cheapest
+    reply path, while long cells still stream progress to the server.
+    """
+    events: asyncio.Queue[str] = asyncio.Queue()
 
     async def on_progress(progress: BaseModel) -> None:
         events.put_nowait(progress.model_dump_json())
 
-    async def run() -> None:
-        try:
-            result = await session.execute(code, timeout or DEFAULT_CELL_TIMEOUT_S, on_progress, replace_index)
-            events.put_nowait(result.model_dump_json())
-        except Exception as exc:
-            events.put_nowait(json.dumps({"type": "error", **json.loads(_error_response(exc).body)}))
-        finally:
-            events.put_nowait(None)
+    task = agent.run_cell(session.execute(code, timeout or DEFAULT_CELL_TIMEOUT_S, on_progress, replace_index))
 
-    agent.run_cell(run())
+    def final_line() -> str:
+        try:
+            return task.result().model_dump_json()
+        except Exception as exc:
+            return json.dumps({"type": "error", **json.loads(_error_response(exc).body)})
 
     async def lines() -> AsyncIterator[bytes]:
-        while (line := await events.get()) is not None:
-            yield line.encode() + b"\n"
+        while True:
+            getter = asyncio.ensure_future(events.get())
+            await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
+            if getter.done():
+                yield getter.result().encode() + b"\n"
+                continue
+            getter.cancel()
+            yield final_line().encode() + b"\n"
+            return
 
-    return StreamingResponse(lines(), media_type="application/x-ndjson")
+    await asyncio.wait({task}, timeout=QUICK_REPLY_S)
+    if not task.done():
+        return StreamingResponse(lines(), media_type="application/x-ndjson")
+    error = task.exception()
+    if error is not None:
+        return _error_response(error)
+    return Response(task.result().model_dump_json(), media_type="application/json")
 
 
 async def execute(request: Request, agent: AgentState) -> Response:
@@ -273,7 +290,7 @@ async def execute(request: Request, agent: AgentState) -> Response:
     body = await _body(request, ExecuteRequest)
     if session.dead:
         raise KernelDeadError("kernel died, state lost; call restart_kernel")
-    return _stream_cell(agent, session, body.code, body.timeout)
+    return await _cell_reply(agent, session, body.code, body.timeout)
 
 
 async def edit_cell(request: Request, agent: AgentState) -> Response:
@@ -286,7 +303,7 @@ async def edit_cell(request: Request, agent: AgentState) -> Response:
         raise ValueError(f"cell {body.cell_index} is a markdown cell, not a code cell")
     if session.dead:
         raise KernelDeadError("kernel died, state lost; call restart_kernel")
-    return _stream_cell(agent, session, body.code, body.timeout, replace_index=body.cell_index)
+    return await _cell_reply(agent, session, body.code, body.timeout, replace_index=body.cell_index)
 
 
 async def add_markdown(request: Request, agent: AgentState) -> MarkdownResult:
@@ -350,7 +367,7 @@ async def shutdown(request: Request, agent: AgentState) -> dict[str, bool]:
 
 
 def create_app(agent: AgentState, token: str, stop: Callable[[], None],
-               on_ready: Callable[[], None] | None = None, prewarm: bool = True) -> ASGIApp:
+               on_ready: Callable[[], None] | None = None) -> ASGIApp:
     routes = [
         Route("/health", _handler(health), methods=["GET"]),
         Route("/sessions", _handler(start_session), methods=["POST"]),
@@ -373,8 +390,6 @@ def create_app(agent: AgentState, token: str, stop: Callable[[], None],
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if on_ready is not None:
             on_ready()
-        if prewarm:
-            agent.prewarm()
         yield
         await agent.shutdown()
 

@@ -42,6 +42,8 @@ KERNEL_READY_TIMEOUT_S = 60.0
 
 _DIED = object()  # queued to the running cell when the kernel process exits
 _RESTARTED = object()  # queued to the running cell when a restart replaces its kernel
+_DEADLINE = object()  # queued when the cell's timeout (then the interrupt's grace) runs out
+_HEARTBEAT = object()  # queued every HEARTBEAT_S while the cell runs
 
 
 class KernelDeadError(RuntimeError):
@@ -264,38 +266,52 @@ class KernelSession:
             finally:
                 self.busy = False
 
-    async def _run(self, code: str, timeout: float,
-                   on_progress: ProgressCallback | None) -> tuple[str, _OutputCollector, str]:
+    async def warm_up(self) -> None:
+        """Run an invisible first cell: IPython's first execution is several times slower."""
+        async with self._lock:
+            await self._run("pass", KERNEL_READY_TIMEOUT_S, None, silent=True)
+
+    async def _run(self, code: str, timeout: float, on_progress: ProgressCallback | None,
+                   silent: bool = False) -> tuple[str, _OutputCollector, str]:
+        # Timers post sentinels into the cell's queue, so the loop below wakes
+        # only for a message, a deadline or a heartbeat, never to poll.
         collector = _OutputCollector()
-        msg_id = self._client.execute(code, store_history=True, allow_stdin=False, stop_on_error=False)
+        loop = asyncio.get_running_loop()
+        msg_id = self._client.execute(code, silent=silent, store_history=not silent, allow_stdin=False,
+                                      stop_on_error=False)
         run = _CellRun(msg_id)
         self._current = run
         started = time.monotonic()
-        deadline = started + timeout
-        interrupted_at: float | None = None
+        timers = [loop.call_later(timeout, run.queue.put_nowait, _DEADLINE)]
+
+        def heartbeat() -> None:
+            run.queue.put_nowait(_HEARTBEAT)
+            timers.append(loop.call_later(HEARTBEAT_S, heartbeat))
+
+        timers.append(loop.call_later(HEARTBEAT_S, heartbeat))
+        interrupted = False
         last_progress, last_line = 0.0, ""
         try:
             while True:
-                now = time.monotonic()
-                limit = (interrupted_at + INTERRUPT_GRACE_S) if interrupted_at else deadline
-                if now >= limit:
-                    if interrupted_at is None:
-                        await self.km.interrupt_kernel()
-                        interrupted_at = now
-                        continue
-                    return "timeout", collector, (
-                        f"cell exceeded its {timeout:g}s timeout and did not stop after an interrupt; "
-                        "the kernel is still busy with it; call restart_kernel if it stays stuck")
-                try:
-                    msg = await asyncio.wait_for(run.queue.get(), min(limit - now, HEARTBEAT_S))
-                except asyncio.TimeoutError:
+                msg = await run.queue.get()
+                if msg is _HEARTBEAT:
                     if on_progress is not None:
                         await on_progress(CellProgress(elapsed=time.monotonic() - started,
                                                        last_line=collector.last_line))
                     continue
+                if msg is _DEADLINE:
+                    if interrupted:
+                        return "timeout", collector, (
+                            f"cell exceeded its {timeout:g}s timeout and did not stop after an interrupt; "
+                            "the kernel is still busy with it; call restart_kernel if it stays stuck")
+                    interrupted = True
+                    await self.km.interrupt_kernel()
+                    timers.append(loop.call_later(INTERRUPT_GRACE_S, run.queue.put_nowait, _DEADLINE))
+                    continue
                 if msg is _DIED:
                     collector.add_error("KernelDied", KERNEL_DIED)
-                    return "dead", collector, f"{KERNEL_DIED}: the kernel process exited while the cell ran; call restart_kernel"
+                    return "dead", collector, (
+                        f"{KERNEL_DIED}: the kernel process exited while the cell ran; call restart_kernel")
                 if msg is _RESTARTED:
                     collector.add_error("KernelRestarted", "kernel restarted while the cell ran, state lost")
                     return "dead", collector, "kernel restarted while the cell ran, state lost"
@@ -310,8 +326,11 @@ class KernelSession:
                     await on_progress(CellProgress(elapsed=last_progress - started, last_line=last_line))
         finally:
             self._current = None
-        if interrupted_at is not None:
-            return "timeout", collector, f"cell exceeded its {timeout:g}s timeout and was interrupted; the kernel and its variables are intact"
+            for timer in timers:
+                timer.cancel()
+        if interrupted:
+            return "timeout", collector, (f"cell exceeded its {timeout:g}s timeout and was interrupted; "
+                                          "the kernel and its variables are intact")
         if collector.error is not None:
             return "error", collector, ""
         return "ok", collector, ""

@@ -91,8 +91,8 @@ class NotebookFile:
     def save(self) -> None:
         data = self.serialize()
         write_atomically(self.path, data)
-        if self.mirror_path is not None:
-            write_atomically(self.mirror_path, data)
+        if self.mirror_path is not None:  # a copy of a durable original: rename-atomic is enough
+            write_atomically(self.mirror_path, data, durable=False)
 
     @staticmethod
     def _code_cell(source: str, execution_count: int | None,
