@@ -6,6 +6,7 @@ exceptions here, at the boundary, so callers never see a foreign exception.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any, Awaitable, Callable, TypeVar
 
@@ -24,7 +25,10 @@ ProgressHandler = Callable[[CellProgress], Awaitable[None]]
 
 # The agent sends a heartbeat every few seconds during a cell, so a longer
 # silence means it has stopped answering.
-_STREAM_SILENCE_S = 30.0
+_STREAM_SILENCE_S = 15.0
+# After a cell's timeout the agent interrupts it and waits this long (its
+# INTERRUPT_GRACE_S, plus slack) before it answers in any case.
+_CELL_REPLY_SLACK_S = 15.0
 _REQUEST_TIMEOUT_S = 60.0
 
 _BY_KIND: dict[str, type[Exception]] = {
@@ -90,17 +94,24 @@ class SandboxAgentClient:
     async def execute(self, session_id: str, code: str, timeout: float,
                       on_progress: ProgressHandler | None = None) -> CellResult:
         return await self._stream_cell(f"/sessions/{session_id}/execute", {"code": code, "timeout": timeout},
-                                       on_progress)
+                                       timeout, on_progress)
 
     async def edit_cell(self, session_id: str, cell_index: int, code: str, timeout: float,
                         on_progress: ProgressHandler | None = None) -> CellResult:
         body = {"cell_index": cell_index, "code": code, "timeout": timeout}
-        return await self._stream_cell(f"/sessions/{session_id}/edit", body, on_progress)
+        return await self._stream_cell(f"/sessions/{session_id}/edit", body, timeout, on_progress)
 
-    async def _stream_cell(self, path: str, body: dict[str, Any], on_progress: ProgressHandler | None) -> CellResult:
+    async def _stream_cell(self, path: str, body: dict[str, Any], cell_timeout: float,
+                           on_progress: ProgressHandler | None) -> CellResult:
+        """Reads the cell's reply: plain JSON for a quick cell, JSON lines (progress, result) for a slow one.
+
+        Gives up, with SandboxUnavailable, once the agent is silent for longer
+        than its heartbeat allows or past the cell's timeout plus the agent's grace.
+        """
         timeout = httpx.Timeout(_REQUEST_TIMEOUT_S, read=_STREAM_SILENCE_S)
         try:
-            async with self._http.stream("POST", path, json=body, timeout=timeout) as response:
+            async with asyncio.timeout(cell_timeout + _CELL_REPLY_SLACK_S), \
+                    self._http.stream("POST", path, json=body, timeout=timeout) as response:
                 if response.status_code >= 400:
                     _raise_for_error(response.status_code, await response.aread())
                 if not response.headers.get("content-type", "").startswith("application/x-ndjson"):
@@ -117,9 +128,8 @@ class SandboxAgentClient:
                         return CellResult.model_validate(event)
                     elif kind == "error":
                         _raise_for_error(500, json.dumps(event).encode())
-        except httpx.TimeoutException as exc:
-            raise SandboxUnavailable(
-                f"the sandbox stopped answering during the cell (no heartbeat for {_STREAM_SILENCE_S:g}s)") from exc
+        except (httpx.TimeoutException, TimeoutError) as exc:
+            raise SandboxUnavailable("the sandbox stopped answering during the cell") from exc
         except httpx.TransportError as exc:
             raise SandboxUnavailable(f"lost the connection to the sandbox during the cell: {exc}") from exc
         raise SandboxUnavailable("the sandbox closed the cell's stream without a result")

@@ -202,7 +202,7 @@ class SandboxManager:
         try:
             yield live.client
         except SandboxUnavailable as exc:
-            if await live.backend.is_alive(live.record.handle):
+            if await self._answers(live):
                 raise
             detail = f"its agent stopped ({exc})"
             self._live.pop(live.record.sandbox_id, None)
@@ -215,7 +215,17 @@ class SandboxManager:
         finally:
             live.in_flight -= 1
             self._touch(live)
-            self._wake.set()  # the idle deadline moved
+            if live.record.idle_timeout:
+                self._wake.set()  # its idle deadline moved
+
+    async def _answers(self, live: LiveSandbox) -> bool:
+        if not await live.backend.is_alive(live.record.handle):
+            return False
+        try:
+            await live.client.health(timeout=3.0)
+        except SeerError:
+            return False
+        return True
 
     def _touch(self, live: LiveSandbox) -> None:
         live.record.last_active = time.time()

@@ -66,7 +66,8 @@ async def _serve(args: argparse.Namespace, token: str) -> None:
     agent = AgentState(layout, kernel_env=dict(os.environ), mirror_dir=args.mirror_dir)
     agent.prewarm()  # the first session's kernel starts while the server is still coming up
     sock = _unix_listener(args.socket) if args.socket else _tcp_listener(args.host, args.port)
-    config = uvicorn.Config(None, log_level="warning", lifespan="on", timeout_graceful_shutdown=5)
+    config = uvicorn.Config(None, log_level="warning", lifespan="on", timeout_graceful_shutdown=5,
+                            access_log=False, http="auto")  # httptools when installed: ~1 ms less per request
     server = uvicorn.Server(config)
 
     def stop() -> None:

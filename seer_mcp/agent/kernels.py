@@ -23,9 +23,7 @@ from typing import Any, Awaitable, Callable
 
 from jupyter_client import AsyncKernelManager
 from jupyter_client.kernelspec import KernelSpecManager
-from nbformat import v4
-
-from seer_mcp.agent.notebooks import NotebookFile
+from seer_mcp.agent.notebooks import NotebookFile, output_from_msg
 from seer_mcp.wire import KERNEL_DIED, CellProgress, CellResult, ErrorInfo
 
 log = logging.getLogger(__name__)
@@ -106,8 +104,7 @@ class _OutputCollector:
         if kind == "stream":
             self._append_stream(content["name"], content.get("text", ""))
             return
-        out = v4.output_from_msg(msg)
-        self.outputs.append(out)
+        self.outputs.append(output_from_msg(msg))
         if kind == "execute_result":
             self.execution_count = content.get("execution_count", self.execution_count)
             self._note_line(str(content.get("data", {}).get("text/plain", "")))
@@ -127,14 +124,15 @@ class _OutputCollector:
 
     def add_error(self, ename: str, evalue: str) -> None:
         self.finish()
-        self.outputs.append(v4.new_output("error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"]))
+        self.outputs.append({"output_type": "error", "ename": ename, "evalue": evalue,
+                             "traceback": [f"{ename}: {evalue}"]})
 
     def _append_stream(self, name: str, text: str) -> None:
         last = len(self.outputs) - 1
         if last >= 0 and self.outputs[last].get("output_type") == "stream" and self.outputs[last]["name"] == name:
             self._stream_parts.setdefault(last, [self.outputs[last]["text"]]).append(text)
         else:
-            self.outputs.append(v4.new_output("stream", name=name, text=""))
+            self.outputs.append({"output_type": "stream", "name": name, "text": ""})
             self._stream_parts[len(self.outputs) - 1] = [text]
         self._note_line(text)
 

@@ -25,6 +25,7 @@ import psutil
 
 from seer_mcp.backends.base import Backend, StartedSandbox, StartRequest
 from seer_mcp.errors import SandboxStartError
+from seer_mcp.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,11 @@ def sandbox_env(request: StartRequest, site_dir: Path) -> dict[str, str]:
 
 class LocalBackend(Backend):
     name = "local"
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        # Agents this process spawned: asyncio reaps them, so we must wait through it too.
+        self._children: dict[int, asyncio.subprocess.Process] = {}
 
     async def start(self, request: StartRequest) -> StartedSandbox:
         root = self.settings.sandboxes_dir / request.sandbox_id
@@ -135,6 +141,7 @@ class LocalBackend(Backend):
         ready.cancel()
         exited.cancel()
         if ready in done and ready.result():
+            self._children[proc.pid] = proc
             return proc.pid
         log_tail = _tail(root / "logs" / "agent.log")
         with contextlib.suppress(ProcessLookupError):
@@ -150,7 +157,13 @@ class LocalBackend(Backend):
         for proc in victims:
             with contextlib.suppress(psutil.Error):
                 proc.terminate()
-        _, alive = await asyncio.to_thread(psutil.wait_procs, victims, _TERM_GRACE_S)
+        child = self._children.pop(handle.get("pid", -1), None)
+        others = [p for p in victims if child is None or p.pid != child.pid]
+        waits = [asyncio.to_thread(psutil.wait_procs, others, _TERM_GRACE_S)]
+        if child is not None:
+            waits.append(_wait_child(child, _TERM_GRACE_S))
+        results = await asyncio.gather(*waits)
+        alive = list(results[0][1])
         for proc in alive:
             with contextlib.suppress(psutil.Error):
                 proc.kill()
@@ -197,6 +210,15 @@ def _sandbox_processes(handle: dict[str, Any]) -> list[psutil.Process]:
                 for child in proc.children(recursive=True):
                     found[child.pid] = child
     return list(found.values())
+
+
+async def _wait_child(proc: asyncio.subprocess.Process, grace: float) -> None:
+    try:
+        await asyncio.wait_for(proc.wait(), grace)
+    except asyncio.TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
 
 
 async def _read_line(fd: int) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import textwrap
 from pathlib import Path
 
@@ -149,3 +150,21 @@ async def test_a_running_cell_is_not_cut_short_by_the_idle_limit(client: Client)
     await open_session(client, idle_timeout=1)
     result = await client.call_tool("execute_code", {"code": "import time\ntime.sleep(3)\nprint('finished')"})
     assert text_of(result).strip() == "finished"
+
+
+async def test_an_agent_that_stops_answering_fails_its_sandbox_without_hanging(client: Client) -> None:
+    sandbox_id, _ = await open_session(client)
+    agent = next(p for p in sandbox_processes(sandbox_id) if "seer_mcp.agent" in p.cmdline())
+    agent.suspend()  # SIGSTOP: alive, but deaf
+    try:
+        started = asyncio.get_running_loop().time()
+        result = await client.call_tool("execute_code", {"code": "1", "timeout": 1}, raise_on_error=False)
+        assert asyncio.get_running_loop().time() - started < 25
+    finally:
+        with contextlib.suppress(psutil.Error):
+            agent.resume()
+    assert result.is_error
+    assert "has failed" in text_of(result)
+    assert sandbox_processes(sandbox_id) == []
+    listing = (await client.call_tool("list_sandboxes", {})).structured_content["sandboxes"]
+    assert listing == []
