@@ -14,6 +14,7 @@ import httpx
 from pydantic import BaseModel
 
 from seer_mcp.backends.base import AgentAddress
+from seer_mcp.uds_transport import UnixSocketTransport
 from seer_mcp.errors import InvalidRequest, KernelDead, NotFound, PathOutsideSandbox, SandboxUnavailable
 from seer_mcp.wire import (
     AgentHealth, CellProgress, CellResult, ExecResult, FileContent, FileEntry, FileList,
@@ -40,39 +41,50 @@ _BY_KIND: dict[str, type[Exception]] = {
 
 
 class SandboxAgentClient:
+    """Requests go straight to an httpx transport: the client layer's URL merging,
+    cookie and redirect handling cost a noticeable share of a trivial cell's hop."""
+
     def __init__(self, address: AgentAddress) -> None:
+        self._transport: httpx.AsyncBaseTransport
         if address.socket_path:
-            transport = httpx.AsyncHTTPTransport(uds=address.socket_path)
-            base_url = "http://sandbox-agent"
+            self._transport = UnixSocketTransport(address.socket_path)
+            self._base_url = "http://sandbox-agent"
         elif address.url:
-            transport = httpx.AsyncHTTPTransport(retries=2)
-            base_url = address.url
+            self._transport = httpx.AsyncHTTPTransport(retries=2)
+            self._base_url = address.url.rstrip("/")
         else:
             raise ValueError("an agent address needs a socket path or a URL")
-        self._http = httpx.AsyncClient(
-            transport=transport, base_url=base_url,
-            headers={"Authorization": f"Bearer {address.token}"},
-            timeout=httpx.Timeout(_REQUEST_TIMEOUT_S, connect=10.0),
-        )
+        self._headers = {"Authorization": f"Bearer {address.token}"}
 
     async def close(self) -> None:
-        await self._http.aclose()
+        await self._transport.aclose()
 
     # ----- plumbing ----------------------------------------------------------
 
+    async def _send(self, method: str, path: str, *, read_timeout: float, json: Any = None,
+                    params: dict[str, Any] | None = None) -> httpx.Response:
+        """Sends a request; the caller reads (or streams) and closes the response."""
+        request = httpx.Request(method, self._base_url + path, json=json, params=params, headers=self._headers,
+                                extensions={"timeout": {"connect": 10.0, "read": read_timeout,
+                                                        "write": _REQUEST_TIMEOUT_S, "pool": 10.0}})
+        return await self._transport.handle_async_request(request)
+
     async def _call(self, method: str, path: str, model: type[T] | None = None, *,
-                    timeout: float | None = None, **kwargs: Any) -> Any:
+                    timeout: float = _REQUEST_TIMEOUT_S, **kwargs: Any) -> Any:
         try:
-            response = await self._http.request(
-                method, path, timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT, **kwargs)
+            response = await self._send(method, path, read_timeout=timeout, **kwargs)
+            try:
+                body = await response.aread()
+            finally:
+                await response.aclose()
         except httpx.TimeoutException as exc:
             raise SandboxUnavailable(f"the sandbox did not answer in time ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:
             raise SandboxUnavailable(f"the sandbox is not reachable: {exc}") from exc
-        _raise_for_error(response.status_code, response.content)
+        _raise_for_error(response.status_code, body)
         if model is None:
-            return response.json()
-        return model.model_validate_json(response.content)
+            return json.loads(body)
+        return model.model_validate_json(body)
 
     # ----- agent -------------------------------------------------------------
 
@@ -108,30 +120,36 @@ class SandboxAgentClient:
         Gives up, with SandboxUnavailable, once the agent is silent for longer
         than its heartbeat allows or past the cell's timeout plus the agent's grace.
         """
-        timeout = httpx.Timeout(_REQUEST_TIMEOUT_S, read=_STREAM_SILENCE_S)
         try:
-            async with asyncio.timeout(cell_timeout + _CELL_REPLY_SLACK_S), \
-                    self._http.stream("POST", path, json=body, timeout=timeout) as response:
-                if response.status_code >= 400:
-                    _raise_for_error(response.status_code, await response.aread())
-                if not response.headers.get("content-type", "").startswith("application/x-ndjson"):
-                    return CellResult.model_validate_json(await response.aread())  # a quick cell
-                async for line in response.aiter_lines():
-                    if not line:
-                        continue
-                    event = json.loads(line)
-                    kind = event.get("type")
-                    if kind == "progress":
-                        if on_progress is not None:
-                            await on_progress(CellProgress.model_validate(event))
-                    elif kind == "result":
-                        return CellResult.model_validate(event)
-                    elif kind == "error":
-                        _raise_for_error(500, json.dumps(event).encode())
+            async with asyncio.timeout(cell_timeout + _CELL_REPLY_SLACK_S):
+                response = await self._send("POST", path, json=body, read_timeout=_STREAM_SILENCE_S)
+                try:
+                    return await self._read_cell_reply(response, on_progress)
+                finally:
+                    await response.aclose()
         except (httpx.TimeoutException, TimeoutError) as exc:
             raise SandboxUnavailable("the sandbox stopped answering during the cell") from exc
         except httpx.TransportError as exc:
             raise SandboxUnavailable(f"lost the connection to the sandbox during the cell: {exc}") from exc
+
+    @staticmethod
+    async def _read_cell_reply(response: httpx.Response, on_progress: ProgressHandler | None) -> CellResult:
+        if response.status_code >= 400:
+            _raise_for_error(response.status_code, await response.aread())
+        if not response.headers.get("content-type", "").startswith("application/x-ndjson"):
+            return CellResult.model_validate_json(await response.aread())  # a quick cell
+        async for line in response.aiter_lines():
+            if not line:
+                continue
+            event = json.loads(line)
+            kind = event.get("type")
+            if kind == "progress":
+                if on_progress is not None:
+                    await on_progress(CellProgress.model_validate(event))
+            elif kind == "result":
+                return CellResult.model_validate(event)
+            elif kind == "error":
+                _raise_for_error(500, json.dumps(event).encode())
         raise SandboxUnavailable("the sandbox closed the cell's stream without a result")
 
     async def add_markdown(self, session_id: str, content: str) -> MarkdownResult:
@@ -149,11 +167,15 @@ class SandboxAgentClient:
 
     async def notebook_bytes(self, session_id: str) -> bytes:
         try:
-            response = await self._http.get(f"/sessions/{session_id}/notebook.ipynb")
+            response = await self._send("GET", f"/sessions/{session_id}/notebook.ipynb", read_timeout=_REQUEST_TIMEOUT_S)
+            try:
+                body = await response.aread()
+            finally:
+                await response.aclose()
         except httpx.TransportError as exc:
             raise SandboxUnavailable(f"the sandbox is not reachable: {exc}") from exc
-        _raise_for_error(response.status_code, response.content)
-        return response.content
+        _raise_for_error(response.status_code, body)
+        return body
 
     # ----- shell and files ---------------------------------------------------
 

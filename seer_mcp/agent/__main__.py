@@ -66,8 +66,10 @@ async def _serve(args: argparse.Namespace, token: str) -> None:
     agent = AgentState(layout, kernel_env=dict(os.environ), mirror_dir=args.mirror_dir)
     agent.prewarm()  # the first session's kernel starts while the server is still coming up
     sock = _unix_listener(args.socket) if args.socket else _tcp_listener(args.host, args.port)
+    # http="auto" picks httptools (a dependency): about 1 ms less per request than h11.
+    # The server keeps its connection alive between cells.
     config = uvicorn.Config(None, log_level="warning", lifespan="on", timeout_graceful_shutdown=5,
-                            access_log=False, http="auto")  # httptools when installed: ~1 ms less per request
+                            access_log=False, http="auto", timeout_keep_alive=300)
     server = uvicorn.Server(config)
 
     def stop() -> None:
