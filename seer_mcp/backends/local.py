@@ -86,7 +86,7 @@ class LocalBackend(Backend):
             runtime = Path(tempfile.mkdtemp(prefix=f"seer-{request.sandbox_id}-"))
         site_dir = root / "site-packages"
         site_dir.mkdir(exist_ok=True)
-        handle: dict[str, Any] = {"root": str(root), "runtime": str(runtime),
+        handle: dict[str, Any] = {"sandbox_id": request.sandbox_id, "root": str(root), "runtime": str(runtime),
                                   "socket": str(runtime / "agent.sock")}
         try:
             await self._install_packages(request, site_dir, root / "logs")
@@ -191,8 +191,20 @@ def _agent_process(handle: dict[str, Any]) -> psutil.Process | None:
     return None
 
 
+def _belongs(proc: psutil.Process, markers: list[str], sandbox_id: str | None) -> bool:
+    cmdline = proc.info.get("cmdline") or []
+    if any(marker in arg for arg in cmdline for marker in markers):
+        return True
+    if sandbox_id is None:
+        return False
+    try:  # background jobs re-parented away from the agent still carry the sandbox's environment
+        return proc.environ().get("SEER_SANDBOX_ID") == sandbox_id
+    except psutil.Error:
+        return False
+
+
 def _sandbox_processes(handle: dict[str, Any]) -> list[psutil.Process]:
-    """The agent, its descendants, and strays that name the sandbox's directories."""
+    """The agent, its descendants, and strays that name the sandbox's directories or carry its id."""
     found: dict[int, psutil.Process] = {}
     agent = _agent_process(handle)
     if agent is not None:
@@ -203,8 +215,7 @@ def _sandbox_processes(handle: dict[str, Any]) -> list[psutil.Process]:
     markers = [m for m in (handle.get("root"), handle.get("runtime")) if m]
     me = os.getpid()
     for proc in psutil.process_iter(["pid", "cmdline"]):
-        cmdline = proc.info.get("cmdline") or []
-        if proc.pid != me and any(marker in arg for arg in cmdline for marker in markers):
+        if proc.pid != me and _belongs(proc, markers, handle.get("sandbox_id")):
             found[proc.pid] = proc
             with contextlib.suppress(psutil.Error):
                 for child in proc.children(recursive=True):

@@ -89,3 +89,11 @@ async def test_a_binary_file_is_refused_with_advice(client: Client) -> None:
     result = await client.call_tool("read_file", {"path": "blob.bin"}, raise_on_error=False)
     assert result.is_error
     assert "binary" in text_of(result)
+
+
+async def test_a_command_that_leaves_a_background_job_returns_at_once(client: Client) -> None:
+    await open_session(client)
+    result = await client.call_tool("sandbox_exec", {"command": "sleep 120 & echo started", "timeout": 30})
+    data = result.structured_content
+    assert data["exit_code"] == 0 and data["timed_out"] is False
+    assert data["stdout"] == "started\n"
