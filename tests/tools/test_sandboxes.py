@@ -168,3 +168,9 @@ async def test_an_agent_that_stops_answering_fails_its_sandbox_without_hanging(c
     assert sandbox_processes(sandbox_id) == []
     listing = (await client.call_tool("list_sandboxes", {})).structured_content["sandboxes"]
     assert listing == []
+
+
+async def test_the_toolkit_imports_in_every_kernel(client: Client) -> None:
+    await open_session(client)
+    result = await client.call_tool("execute_code", {"code": "import toolkit\nprint(callable(toolkit.get_activations))"})
+    assert text_of(result).strip() == "True"
