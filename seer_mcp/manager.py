@@ -54,7 +54,6 @@ class SandboxManager:
         self._sessions: dict[str, SessionRecord] = {}
         self._wake = asyncio.Event()
         self._reaper: asyncio.Task[None] | None = None
-        self._create_lock = asyncio.Lock()
 
     # ----- lifecycle -------------------------------------------------------
 
@@ -130,7 +129,12 @@ class SandboxManager:
         outputs = self.settings.outputs_dir / (f"{spec.name}-{sandbox_id}" if spec.name else sandbox_id)
         outputs.mkdir(parents=True, exist_ok=True)
         await progress(0, 3, f"starting {spec.backend} sandbox {sandbox_id}")
-        started = await backend.start(StartRequest(sandbox_id, spec, token, outputs, progress))
+        try:
+            started = await backend.start(StartRequest(sandbox_id, spec, token, outputs, progress))
+        except BaseException:
+            with contextlib.suppress(OSError):
+                outputs.rmdir()  # only if nothing was written there
+            raise
         handle = {**started.handle, "token": token, "socket": started.address.socket_path,
                   "url": started.address.url, "agent_mirrors": started.agent_mirrors_notebooks}
         now = time.time()

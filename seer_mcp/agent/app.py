@@ -100,15 +100,20 @@ class AgentState:
         if session_id in self.sessions:
             raise ValueError(f"session {session_id!r} already exists")
         name = _safe_name(request.name or "notebook")
-        taken = {s.notebook.path.name for s in self.sessions.values()}
         filename = f"{name}.ipynb"
         counter = 2
-        while filename in taken or (self.layout.notebooks / filename).exists():
+        while (self.layout.notebooks / filename).exists():
             filename = f"{name}-{counter}.ipynb"
             counter += 1
         mirror = self.mirror_dir / filename if self.mirror_dir else None
-        kernel = await self._take_kernel()
-        kernel.bind(session_id, request.name or name, NotebookFile(self.layout.notebooks / filename, mirror))
+        # Created before the first await, so a concurrent start_session sees the name as taken.
+        notebook = NotebookFile(self.layout.notebooks / filename, mirror)
+        try:
+            kernel = await self._take_kernel()
+        except BaseException:
+            notebook.path.unlink(missing_ok=True)
+            raise
+        kernel.bind(session_id, request.name or name, notebook)
         self.sessions[session_id] = kernel
         return self.info(kernel)
 

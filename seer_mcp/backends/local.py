@@ -24,7 +24,7 @@ from typing import Any
 import psutil
 
 from seer_mcp.backends.base import Backend, StartedSandbox, StartRequest
-from seer_mcp.errors import SandboxStartError
+from seer_mcp.errors import InvalidRequest, SandboxStartError
 from seer_mcp.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,10 @@ class LocalBackend(Backend):
         self._children: dict[int, asyncio.subprocess.Process] = {}
 
     async def start(self, request: StartRequest) -> StartedSandbox:
+        if request.spec.gpu:
+            raise InvalidRequest(
+                f"the local backend cannot provide a {request.spec.gpu} GPU: kernels see this machine's "
+                "devices as they are. Leave gpu unset, or use backend='modal' for a GPU sandbox.")
         root = self.settings.sandboxes_dir / request.sandbox_id
         root.mkdir(parents=True, exist_ok=True)
         root.chmod(0o700)

@@ -174,3 +174,9 @@ async def test_the_toolkit_imports_in_every_kernel(client: Client) -> None:
     await open_session(client)
     result = await client.call_tool("execute_code", {"code": "import toolkit\nprint(callable(toolkit.get_activations))"})
     assert text_of(result).strip() == "True"
+
+
+async def test_asking_the_local_backend_for_a_gpu_type_is_a_clear_error(client: Client) -> None:
+    result = await client.call_tool("create_sandbox", {"gpu": "A100"}, raise_on_error=False)
+    assert result.is_error
+    assert "backend='modal'" in text_of(result)
