@@ -96,9 +96,10 @@ class SandboxAgentClient:
 
     # ----- sessions and cells -----------------------------------------------
 
-    async def start_session(self, name: str | None, session_id: str) -> SessionInfo:
-        return await self._call("POST", "/sessions", SessionInfo, json={"name": name, "session_id": session_id},
-                                timeout=120.0)
+    async def start_session(self, name: str | None, session_id: str, init_code: str | None = None,
+                            info_code: str | None = None) -> SessionInfo:
+        body = {"name": name, "session_id": session_id, "init_code": init_code, "info_code": info_code}
+        return await self._call("POST", "/sessions", SessionInfo, json=body, timeout=3600.0)
 
     async def end_session(self, session_id: str) -> None:
         await self._call("DELETE", f"/sessions/{session_id}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import secrets
 import time
@@ -22,6 +23,7 @@ from seer_mcp.backends import load_backend
 from seer_mcp.backends.base import Backend, ProgressFn, StartRequest, no_progress
 from seer_mcp.errors import InvalidRequest, NotFound, SandboxUnavailable, SeerError
 from seer_mcp.fileio import write_atomically
+from seer_mcp.models import ResolvedModel, model_info_code, model_info_text, preload_code
 from seer_mcp.settings import Settings
 from seer_mcp.spec import SandboxSpec
 from seer_mcp.state import FAILED, RUNNING, TERMINATED, SandboxRecord, SessionRecord, StateStore
@@ -136,7 +138,8 @@ class SandboxManager:
                 outputs.rmdir()  # only if nothing was written there
             raise
         handle = {**started.handle, "token": token, "socket": started.address.socket_path,
-                  "url": started.address.url, "agent_mirrors": started.agent_mirrors_notebooks}
+                  "url": started.address.url, "agent_mirrors": started.agent_mirrors_notebooks,
+                  "models": started.models}
         now = time.time()
         record = SandboxRecord(
             sandbox_id=sandbox_id, name=spec.name, backend=spec.backend, status=RUNNING,
@@ -150,7 +153,7 @@ class SandboxManager:
         self._live[sandbox_id] = LiveSandbox(record, backend, client, started.agent_mirrors_notebooks)
         self._wake.set()
         await progress(3, 3, f"sandbox {sandbox_id} is ready")
-        return record.public()
+        return {**record.public(), "models": [ResolvedModel.from_record(m).public() for m in started.models]}
 
     def list_sandboxes(self, include_ended: bool = False) -> list[dict[str, Any]]:
         records = self.store.sandboxes() if include_ended else [live.record for live in self._live.values()]
@@ -240,11 +243,16 @@ class SandboxManager:
     async def start_session(self, sandbox_id: str | None, name: str | None = None) -> dict[str, Any]:
         live = self.sandbox(sandbox_id)
         session_id = f"ses-{secrets.token_hex(6)}"
+        models = [ResolvedModel.from_record(m) for m in live.record.handle.get("models", [])]
+        preloaded = [m for m in models if m.spec.preload]
+        init_code = preload_code(preloaded) if preloaded else None
+        info_code = model_info_code(preloaded) if preloaded else None
         async with self._using(live) as client:
-            info = await client.start_session(name, session_id)
+            info = await client.start_session(name, session_id, init_code, info_code)
         mirror = info.mirror_path or str(Path(live.record.outputs_path) / Path(info.notebook_path).name)
         record = SessionRecord(session_id=session_id, sandbox_id=live.record.sandbox_id, name=info.name,
-                               kind="notebook", notebook_path=info.notebook_path, mirror_path=mirror)
+                               kind="notebook", notebook_path=info.notebook_path, mirror_path=mirror,
+                               model_info=model_info_text(json.loads(info.init_output)) if info_code else "")
         self._sessions[session_id] = record
         self.store.put_session(record)
         return self.describe_session(record)
@@ -255,6 +263,7 @@ class SandboxManager:
             "session_id": record.session_id, "sandbox_id": record.sandbox_id, "name": record.name,
             "notebook_path": str(Path(live.record.workspace_path) / record.notebook_path),
             "notebook_copy": record.mirror_path,
+            "model_info": record.model_info,
         }
 
     def session(self, session_id: str | None) -> tuple[SessionRecord, LiveSandbox]:

@@ -38,7 +38,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     kind TEXT NOT NULL,
     notebook_path TEXT NOT NULL,
     mirror_path TEXT,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    model_info TEXT NOT NULL DEFAULT ''
 );
 """
 
@@ -88,6 +89,7 @@ class SessionRecord:
     notebook_path: str  # inside the sandbox's workspace
     mirror_path: str | None
     created_at: float = field(default_factory=time.time)
+    model_info: str = ""
 
 
 class StateStore:
@@ -102,6 +104,13 @@ class StateStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(_SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Columns added since a state file was created."""
+        columns = {row["name"] for row in self._db.execute("PRAGMA table_info(sessions)")}
+        if "model_info" not in columns:
+            self._db.execute("ALTER TABLE sessions ADD COLUMN model_info TEXT NOT NULL DEFAULT ''")
 
     def close(self) -> None:
         with self._lock:

@@ -37,6 +37,8 @@ class MarkdownRequest(BaseModel):
 class StartSessionRequest(BaseModel):
     name: str | None = None
     session_id: str | None = None
+    init_code: str | None = None  # run in the new kernel, kept out of the notebook (model loading)
+    info_code: str | None = None  # run after it; its printed output is returned as init_output
 
 
 class SessionInfo(BaseModel):
@@ -45,6 +47,7 @@ class SessionInfo(BaseModel):
     notebook_path: str  # inside the sandbox
     mirror_path: str | None = None  # on the server host, when the agent writes one
     kernel_status: Literal["idle", "busy", "dead", "starting"] = "idle"
+    init_output: str = ""
 
 
 class ErrorInfo(BaseModel):

@@ -37,6 +37,8 @@ from seer_mcp.wire import (
 log = logging.getLogger(__name__)
 
 DEFAULT_CELL_TIMEOUT_S = 600.0
+# Loading a session's models may take a while on a big model.
+SETUP_TIMEOUT_S = 3600.0
 # A cell that finishes within this long is answered with one plain JSON reply.
 QUICK_REPLY_S = 0.25
 
@@ -114,8 +116,20 @@ class AgentState:
             notebook.path.unlink(missing_ok=True)
             raise
         kernel.bind(session_id, request.name or name, notebook)
+        init_output = ""
+        try:
+            if request.init_code:
+                await kernel.run_hidden(request.init_code, SETUP_TIMEOUT_S)
+            if request.info_code:
+                init_output = await kernel.run_hidden(request.info_code, SETUP_TIMEOUT_S)
+        except BaseException:
+            await kernel.shutdown()
+            notebook.path.unlink(missing_ok=True)
+            raise
         self.sessions[session_id] = kernel
-        return self.info(kernel)
+        info = self.info(kernel)
+        info.init_output = init_output
+        return info
 
     def prewarm(self) -> None:
         """Start a spare kernel now, so the first session does not wait for one."""

@@ -15,6 +15,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -37,6 +38,8 @@ HEARTBEAT_S = 5.0
 # Output-driven progress events are sent at most this often.
 PROGRESS_MIN_GAP_S = 0.5
 KERNEL_READY_TIMEOUT_S = 60.0
+
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
 
 _DIED = object()  # queued to the running cell when the kernel process exits
 _RESTARTED = object()  # queued to the running cell when a restart replaces its kernel
@@ -263,6 +266,20 @@ class KernelSession:
                                   message=message)
             finally:
                 self.busy = False
+
+    async def run_hidden(self, code: str, timeout: float) -> str:
+        """Run set-up code that stays out of the notebook; returns what it printed.
+
+        Raises ValueError with the traceback when the code fails or times out.
+        """
+        async with self._lock:
+            status, collector, message = await self._run(code, timeout, None, silent=True)
+        outputs = collector.finish()
+        if status != "ok":
+            error = collector.error
+            detail = _ANSI.sub("", "\n".join(error.traceback)) if error else message
+            raise ValueError(f"session set-up failed ({status}):\n{detail}")
+        return "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream" and o["name"] == "stdout")
 
     async def warm_up(self) -> None:
         """Run an invisible first cell: IPython's first execution is several times slower."""

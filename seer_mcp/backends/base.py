@@ -40,6 +40,7 @@ class StartedSandbox:
     workspace_path: str  # the sandbox's working directory, as the agent sees it
     handle: dict[str, Any] = field(default_factory=dict)  # JSON-safe; saved for `attach` and `stop`
     agent_mirrors_notebooks: bool = False  # True when the agent writes the outputs-dir copy itself
+    models: list[dict[str, Any]] = field(default_factory=list)  # ResolvedModel records, in spec order
 
 
 @dataclass

@@ -25,6 +25,7 @@ import psutil
 
 from seer_mcp.backends.base import Backend, StartedSandbox, StartRequest
 from seer_mcp.errors import InvalidRequest, SandboxStartError
+from seer_mcp.models import ModelCache, ResolvedModel, build_hidden_copy
 from seer_mcp.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,7 @@ class LocalBackend(Backend):
         handle: dict[str, Any] = {"sandbox_id": request.sandbox_id, "root": str(root), "runtime": str(runtime),
                                   "socket": str(runtime / "agent.sock")}
         try:
+            models = await self._resolve_models(request, root / "models")
             await self._install_packages(request, site_dir, root / "logs")
             handle["pid"] = await self._spawn_agent(request, root, runtime, site_dir)
         except BaseException:
@@ -103,7 +105,27 @@ class LocalBackend(Backend):
             workspace_path=str(root / "workspace"),
             handle=handle,
             agent_mirrors_notebooks=True,
+            models=[m.record() for m in models],
         )
+
+    async def _resolve_models(self, request: StartRequest, models_dir: Path) -> list[ResolvedModel]:
+        """Fetch each model into the host's cache; hidden ones get an opaque folder in the sandbox."""
+        cache = ModelCache(self.settings.state_dir / "model-markers")
+        resolved = []
+        for index, spec in enumerate(request.spec.models):
+            path = await cache.fetch(spec.name, spec.revision, request.progress)
+            base = await cache.fetch(spec.base_model, None, request.progress) if spec.is_peft and spec.base_model else None
+            if not spec.hidden:
+                resolved.append(ResolvedModel(spec, str(path), str(base) if base else None))
+                continue
+            opaque = models_dir / f"model_{index}"
+            opaque_base = models_dir / f"model_{index}_base" if base else None
+            if base is not None and opaque_base is not None:
+                await asyncio.to_thread(build_hidden_copy, base, opaque_base)
+            rewrite = {"base_model_name_or_path": str(opaque_base)} if opaque_base else None
+            await asyncio.to_thread(build_hidden_copy, path, opaque, rewrite)
+            resolved.append(ResolvedModel(spec, str(opaque), str(opaque_base) if opaque_base else None))
+        return resolved
 
     async def _install_packages(self, request: StartRequest, site_dir: Path, logs: Path) -> None:
         missing = missing_requirements(request.spec.python_packages)

@@ -77,9 +77,18 @@ def register(mcp: FastMCP) -> None:
     ) -> dict[str, Any]:
         """Start a Jupyter kernel in a sandbox. Its cells are saved to a .ipynb notebook.
 
-        Returns session_id and notebook_path. Variables persist across execute_code calls.
+        The sandbox's models are already loaded in it. Returns session_id, notebook_path and
+        model_info (variable names, layers, hidden size, dtype, device). Variables persist
+        across execute_code calls.
         """
         return await manager_of(ctx).start_session(sandbox_id, name)
+
+    @mcp.resource("seer://sessions/{session_id}/model-info", mime_type="text/markdown",
+                  description="The models preloaded in a session: variables, layers, hidden size, dtype, device.")
+    @model_errors
+    async def session_model_info(session_id: str, ctx: Context) -> str:
+        record, _ = manager_of(ctx).session(session_id)
+        return record.model_info or "No models are preloaded in this session."
 
     @mcp.tool(annotations={"title": "Run a notebook cell", "destructiveHint": False, "openWorldHint": True})
     @model_errors

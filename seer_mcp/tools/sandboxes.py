@@ -8,7 +8,7 @@ from fastmcp import Context, FastMCP
 from pydantic import Field, ValidationError
 
 from seer_mcp.errors import InvalidRequest
-from seer_mcp.spec import SandboxSpec
+from seer_mcp.spec import ModelSpec, SandboxSpec
 from seer_mcp.tools.common import manager_of, model_errors, progress_of
 
 
@@ -34,6 +34,9 @@ def register(mcp: FastMCP) -> None:
         env: Annotated[dict[str, str] | None, Field(description="Environment variables for its kernels.")] = None,
         timeout: Annotated[float, Field(gt=0, description="Lifetime in seconds.")] = 3600,
         idle_timeout: Annotated[float | None, Field(gt=0, description="Terminate after this many idle seconds.")] = None,
+        models: Annotated[list[ModelSpec] | None, Field(
+            description="HuggingFace models to download, cache and preload in every session "
+                        "(as `model`/`tokenizer`, or var_name).")] = None,
     ) -> dict[str, Any]:
         """Create a sandbox: an isolated workspace where notebook kernels and shell commands run.
 
@@ -43,7 +46,7 @@ def register(mcp: FastMCP) -> None:
         manager = manager_of(ctx)
         spec = _spec(backend=backend or manager.settings.default_backend, name=name, gpu=gpu,
                      gpu_count=gpu_count, python_packages=python_packages or [], env=env or {},
-                     timeout=timeout, idle_timeout=idle_timeout)
+                     timeout=timeout, idle_timeout=idle_timeout, models=models or [])
         return await manager.create_sandbox(spec, progress_of(ctx))
 
     @mcp.tool(annotations={"title": "List sandboxes", "readOnlyHint": True})
