@@ -18,7 +18,7 @@ from seer_mcp.uds_transport import UnixSocketTransport
 from seer_mcp.errors import InvalidRequest, KernelDead, NotFound, PathOutsideSandbox, SandboxUnavailable
 from seer_mcp.wire import (
     AgentHealth, CellProgress, CellResult, ExecResult, FileContent, FileEntry, FileList,
-    MarkdownResult, NotebookPage, SessionInfo,
+    MarkdownResult, NotebookPage, SessionInfo, StartSessionRequest,
 )
 
 T = TypeVar("T", bound=BaseModel)
@@ -96,10 +96,8 @@ class SandboxAgentClient:
 
     # ----- sessions and cells -----------------------------------------------
 
-    async def start_session(self, name: str | None, session_id: str, init_code: str | None = None,
-                            info_code: str | None = None) -> SessionInfo:
-        body = {"name": name, "session_id": session_id, "init_code": init_code, "info_code": info_code}
-        return await self._call("POST", "/sessions", SessionInfo, json=body, timeout=3600.0)
+    async def start_session(self, request: StartSessionRequest) -> SessionInfo:
+        return await self._call("POST", "/sessions", SessionInfo, json=request.model_dump(), timeout=3600.0)
 
     async def end_session(self, session_id: str) -> None:
         await self._call("DELETE", f"/sessions/{session_id}")
@@ -189,6 +187,22 @@ class SandboxAgentClient:
 
     async def write_file(self, path: str, content: str) -> FileEntry:
         return await self._call("PUT", "/files", FileEntry, json={"path": path, "content": content})
+
+    async def upload(self, path: str, data: bytes) -> FileEntry:
+        request = httpx.Request("PUT", f"{self._base_url}/files/raw", params={"path": path}, content=data,
+                                headers=self._headers,
+                                extensions={"timeout": {"connect": 10.0, "read": _REQUEST_TIMEOUT_S,
+                                                        "write": _REQUEST_TIMEOUT_S, "pool": 10.0}})
+        try:
+            response = await self._transport.handle_async_request(request)
+            try:
+                body = await response.aread()
+            finally:
+                await response.aclose()
+        except httpx.TransportError as exc:
+            raise SandboxUnavailable(f"the sandbox is not reachable: {exc}") from exc
+        _raise_for_error(response.status_code, body)
+        return FileEntry.model_validate_json(body)
 
     async def list_files(self, path: str) -> FileList:
         return await self._call("GET", "/files/list", FileList, params={"path": path})

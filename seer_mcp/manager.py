@@ -26,7 +26,9 @@ from seer_mcp.fileio import write_atomically
 from seer_mcp.models import ResolvedModel, model_info_code, model_info_text, preload_code
 from seer_mcp.settings import Settings
 from seer_mcp.spec import SandboxSpec
+from seer_mcp.workspace import PreparedWorkspace, prepare_workspace
 from seer_mcp.state import FAILED, RUNNING, TERMINATED, SandboxRecord, SessionRecord, StateStore
+from seer_mcp.wire import StartSessionRequest
 from seer_mcp.wire import CellResult, ExecResult, FileContent, FileEntry, FileList, NotebookPage
 
 log = logging.getLogger(__name__)
@@ -130,6 +132,8 @@ class SandboxManager:
         token = secrets.token_urlsafe(32)
         outputs = self.settings.outputs_dir / (f"{spec.name}-{sandbox_id}" if spec.name else sandbox_id)
         outputs.mkdir(parents=True, exist_ok=True)
+        # Host paths are checked and read before anything starts: a bad one costs nothing.
+        workspace = await asyncio.to_thread(prepare_workspace, spec.workspace, self.settings.allowed_host_roots)
         await progress(0, 3, f"starting {spec.backend} sandbox {sandbox_id}")
         try:
             started = await backend.start(StartRequest(sandbox_id, spec, token, outputs, progress))
@@ -139,7 +143,8 @@ class SandboxManager:
             raise
         handle = {**started.handle, "token": token, "socket": started.address.socket_path,
                   "url": started.address.url, "agent_mirrors": started.agent_mirrors_notebooks,
-                  "models": started.models}
+                  "models": started.models,
+                  "workspace": {"modules": workspace.modules, "docs": workspace.docs, "skills": workspace.skills}}
         now = time.time()
         record = SandboxRecord(
             sandbox_id=sandbox_id, name=spec.name, backend=spec.backend, status=RUNNING,
@@ -152,6 +157,12 @@ class SandboxManager:
         client = SandboxAgentClient(started.address)
         self._live[sandbox_id] = LiveSandbox(record, backend, client, started.agent_mirrors_notebooks)
         self._wake.set()
+        try:
+            for upload in workspace.uploads:
+                await client.upload(upload.sandbox_path, upload.data)
+        except BaseException:
+            await self.terminate_sandbox(sandbox_id, detail="placing the workspace failed")
+            raise
         await progress(3, 3, f"sandbox {sandbox_id} is ready")
         return {**record.public(), "models": [ResolvedModel.from_record(m).public() for m in started.models]}
 
@@ -243,16 +254,24 @@ class SandboxManager:
     async def start_session(self, sandbox_id: str | None, name: str | None = None) -> dict[str, Any]:
         live = self.sandbox(sandbox_id)
         session_id = f"ses-{secrets.token_hex(6)}"
+        spec = SandboxSpec.model_validate(live.record.spec)
         models = [ResolvedModel.from_record(m) for m in live.record.handle.get("models", [])]
-        preloaded = [m for m in models if m.spec.preload]
-        init_code = preload_code(preloaded) if preloaded else None
-        info_code = model_info_code(preloaded) if preloaded else None
+        preloaded = [m for m in models if m.spec.preload] if spec.workspace.preload_models else []
+        workspace = live.record.handle.get("workspace", {})
+        request = StartSessionRequest(
+            name=name, session_id=session_id,
+            model_code=preload_code(preloaded) if preloaded else None,
+            show_model_code=not spec.workspace.hidden_model_loading,
+            init_code=PreparedWorkspace(modules=workspace.get("modules", [])).init_code(
+                live.record.workspace_path, spec.workspace.custom_init_code),
+            info_code=model_info_code(preloaded) if preloaded else None,
+        )
         async with self._using(live) as client:
-            info = await client.start_session(name, session_id, init_code, info_code)
+            info = await client.start_session(request)
         mirror = info.mirror_path or str(Path(live.record.outputs_path) / Path(info.notebook_path).name)
         record = SessionRecord(session_id=session_id, sandbox_id=live.record.sandbox_id, name=info.name,
                                kind="notebook", notebook_path=info.notebook_path, mirror_path=mirror,
-                               model_info=model_info_text(json.loads(info.init_output)) if info_code else "")
+                               model_info=model_info_text(json.loads(info.init_output)) if preloaded else "")
         self._sessions[session_id] = record
         self.store.put_session(record)
         return self.describe_session(record)
@@ -264,6 +283,7 @@ class SandboxManager:
             "notebook_path": str(Path(live.record.workspace_path) / record.notebook_path),
             "notebook_copy": record.mirror_path,
             "model_info": record.model_info,
+            "library_docs": live.record.handle.get("workspace", {}).get("docs", ""),
         }
 
     def session(self, session_id: str | None) -> tuple[SessionRecord, LiveSandbox]:

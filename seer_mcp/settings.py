@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     http_port: int = Field(default=8765, description="Port for `serve --http`.")
     http_token: str | None = Field(default=None,
                                    description="Bearer token for HTTP; generated and stored 0600 when unset.")
+    allowed_host_roots: list[Path] = Field(
+        default_factory=lambda: [Path.cwd()],
+        description="Host folders whose files a sandbox's workspace may copy in (JSON list); default: the "
+                    "server's working directory.")
     terminate_on_exit: bool = Field(default=True,
                                     description="Terminate local sandboxes when the server exits cleanly.")
 

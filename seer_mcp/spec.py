@@ -10,6 +10,8 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from seer_mcp.workspace import WorkspaceSpec
+
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -63,6 +65,8 @@ class SandboxSpec(BaseModel):
     idle_timeout: float | None = Field(default=None, gt=0,
                                        description="Seconds without use after which it is terminated.")
     models: list[ModelSpec] = Field(default_factory=list, description="Models downloaded, cached and preloaded.")
+    workspace: WorkspaceSpec = Field(default_factory=WorkspaceSpec,
+                                     description="Libraries, skills and host files for the agent.")
 
     @model_validator(mode="after")
     def _distinct_variables(self) -> "SandboxSpec":

@@ -37,8 +37,10 @@ class MarkdownRequest(BaseModel):
 class StartSessionRequest(BaseModel):
     name: str | None = None
     session_id: str | None = None
-    init_code: str | None = None  # run in the new kernel, kept out of the notebook (model loading)
-    info_code: str | None = None  # run after it; its printed output is returned as init_output
+    model_code: str | None = None  # loads the models; kept out of the notebook unless show_model_code
+    show_model_code: bool = False
+    init_code: str | None = None  # libraries and the operator's set-up, always kept out of the notebook
+    info_code: str | None = None  # run last; its printed output is returned as init_output
 
 
 class SessionInfo(BaseModel):

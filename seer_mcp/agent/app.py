@@ -118,6 +118,13 @@ class AgentState:
         kernel.bind(session_id, request.name or name, notebook)
         init_output = ""
         try:
+            if request.model_code and request.show_model_code:
+                result = await kernel.execute(request.model_code, SETUP_TIMEOUT_S)
+                if result.status != "ok":
+                    raise ValueError(f"loading the models failed ({result.status}): "
+                                     f"{result.error.ename + ': ' + result.error.evalue if result.error else result.message}")
+            elif request.model_code:
+                await kernel.run_hidden(request.model_code, SETUP_TIMEOUT_S)
             if request.init_code:
                 await kernel.run_hidden(request.init_code, SETUP_TIMEOUT_S)
             if request.info_code:
@@ -374,6 +381,11 @@ async def write_file(request: Request, agent: AgentState) -> Any:
     return files.write_text(agent.layout.workspace, body.path, body.content)
 
 
+async def upload_file(request: Request, agent: AgentState) -> Any:
+    """Raw bytes to a workspace path: how the server places libraries and host files."""
+    return files.write_bytes(agent.layout.workspace, request.query_params.get("path", ""), await request.body())
+
+
 async def list_files(request: Request, agent: AgentState) -> Any:
     return files.list_dir(agent.layout.workspace, request.query_params.get("path", "."))
 
@@ -402,6 +414,7 @@ def create_app(agent: AgentState, token: str, stop: Callable[[], None],
         Route("/files", _handler(read_file), methods=["GET"]),
         Route("/files", _handler(write_file), methods=["PUT"]),
         Route("/files/list", _handler(list_files), methods=["GET"]),
+        Route("/files/raw", _handler(upload_file), methods=["PUT"]),
         Route("/shutdown", _handler(shutdown), methods=["POST"]),
     ]
 

@@ -47,11 +47,14 @@ def read_text(root: Path, path: str, max_bytes: int = MAX_READ_BYTES) -> FileCon
 
 
 def write_text(root: Path, path: str, content: str) -> FileEntry:
+    return write_bytes(root, path, content.encode())
+
+
+def write_bytes(root: Path, path: str, data: bytes) -> FileEntry:
     target = confine(root, path)
     if target.is_dir():
         raise IsADirectoryError(f"{path!r} is a directory")
-    data = content.encode()
-    write_atomically(target, data)
+    write_atomically(target, data, durable=False)
     return FileEntry(name=target.name, path=str(target.relative_to(root.resolve())), is_dir=False, size=len(data))
 
 

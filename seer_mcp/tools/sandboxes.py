@@ -9,6 +9,7 @@ from pydantic import Field, ValidationError
 
 from seer_mcp.errors import InvalidRequest
 from seer_mcp.spec import ModelSpec, SandboxSpec
+from seer_mcp.workspace import WorkspaceSpec
 from seer_mcp.tools.common import manager_of, model_errors, progress_of
 
 
@@ -37,6 +38,8 @@ def register(mcp: FastMCP) -> None:
         models: Annotated[list[ModelSpec] | None, Field(
             description="HuggingFace models to download, cache and preload in every session "
                         "(as `model`/`tokenizer`, or var_name).")] = None,
+        workspace: Annotated[WorkspaceSpec | None, Field(
+            description="Libraries (imported in every kernel), skill folders, host files and set-up code.")] = None,
     ) -> dict[str, Any]:
         """Create a sandbox: an isolated workspace where notebook kernels and shell commands run.
 
@@ -46,8 +49,15 @@ def register(mcp: FastMCP) -> None:
         manager = manager_of(ctx)
         spec = _spec(backend=backend or manager.settings.default_backend, name=name, gpu=gpu,
                      gpu_count=gpu_count, python_packages=python_packages or [], env=env or {},
-                     timeout=timeout, idle_timeout=idle_timeout, models=models or [])
+                     timeout=timeout, idle_timeout=idle_timeout, models=models or [], workspace=workspace or WorkspaceSpec())
         return await manager.create_sandbox(spec, progress_of(ctx))
+
+    @mcp.resource("seer://sandboxes/{sandbox_id}/library-docs", mime_type="text/markdown",
+                  description="The workspace libraries every kernel of a sandbox imports, and its skills.")
+    @model_errors
+    async def library_docs(sandbox_id: str, ctx: Context) -> str:
+        live = manager_of(ctx).sandbox(sandbox_id)
+        return live.record.handle.get("workspace", {}).get("docs", "") or "This sandbox has no libraries or skills."
 
     @mcp.tool(annotations={"title": "List sandboxes", "readOnlyHint": True})
     @model_errors
