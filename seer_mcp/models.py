@@ -19,9 +19,10 @@ import json
 import os
 import re
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from seer_mcp.backends.base import ProgressFn, no_progress
 from seer_mcp.errors import InvalidRequest, SandboxStartError
@@ -85,13 +86,45 @@ class ModelCache:
             if recorded.is_dir():
                 return recorded  # complete, and never fetched again
         await progress(0, None, f"downloading {name}")
-        path = await asyncio.to_thread(_snapshot_download, name, revision)
+        loop = asyncio.get_running_loop()
+
+        def report(done: float, total: float | None, message: str) -> None:  # called from download threads
+            loop.call_soon_threadsafe(lambda: loop.create_task(progress(done, total, f"{name}: {message}")))
+
+        path = await asyncio.to_thread(_snapshot_download, name, revision, reporting_tqdm(report))
         write_atomically(marker, json.dumps({"repo_id": name, "revision": revision, "path": str(path)}).encode())
         await progress(1, None, f"downloaded {name}")
         return path
 
 
-def _snapshot_download(repo_id: str, revision: str | None) -> Path:
+def reporting_tqdm(report: Callable[[float, float | None, str], None], min_gap_s: float = 0.5) -> type:
+    """A tqdm class for huggingface_hub that reports byte progress instead of drawing bars."""
+    from tqdm.auto import tqdm
+
+    class ReportingTqdm(tqdm):  # type: ignore[misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["file"] = open(os.devnull, "w")  # noqa: SIM115 - closed with the bar
+            kwargs.pop("name", None)  # huggingface_hub's own keyword, unknown to tqdm
+            super().__init__(*args, **kwargs)
+            self._last_report = 0.0
+
+        def update(self, n: float | None = 1) -> bool | None:
+            shown = super().update(n)
+            now = time.monotonic()
+            if self.unit == "B" and now - self._last_report >= min_gap_s:
+                self._last_report = now
+                total = f" of {self.total / 1e6:,.1f}" if self.total else ""
+                report(self.n, self.total, f"{self.n / 1e6:,.1f}{total} MB")
+            return shown
+
+        def close(self) -> None:
+            super().close()
+            self.fp.close()
+
+    return ReportingTqdm
+
+
+def _snapshot_download(repo_id: str, revision: str | None, tqdm_class: type | None = None) -> Path:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import (
         GatedRepoError, LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError,
@@ -99,7 +132,7 @@ def _snapshot_download(repo_id: str, revision: str | None) -> Path:
 
     try:
         # Resumes files left incomplete by an interrupted download; HF_TOKEN comes from the environment.
-        return Path(snapshot_download(repo_id, revision=revision, etag_timeout=10))
+        return Path(snapshot_download(repo_id, revision=revision, etag_timeout=10, tqdm_class=tqdm_class))
     except GatedRepoError as exc:
         raise SandboxStartError(f"model {repo_id!r} is gated: accept its licence on the Hub and set HF_TOKEN "
                                 "in the server's environment") from exc

@@ -23,6 +23,12 @@ A cell that runs past its timeout is interrupted and its kernel keeps its variab
 kernel dies its state is lost and restart_kernel gives a fresh one. sandbox_exec, read_file,
 write_file and list_files work inside the sandbox's workspace. When exactly one session is
 open, session_id may be left out.
+
+Models given to create_sandbox are loaded in every session before your first cell (as `model`
+and `tokenizer` unless named otherwise): start_session's model_info says what they are. Every
+kernel can `import toolkit` for interpretability helpers (get_activations, steer, logit_lens,
+generate, concept_vector, activation_patching, ...; help(toolkit.<name>) documents each), and
+imports the sandbox's workspace libraries, described in start_session's library_docs.
 """
 
 

@@ -6,13 +6,15 @@ import json
 import os
 from pathlib import Path
 
+import httpx
 import huggingface_hub.constants
 import pytest
 from fastmcp import Client
 from peft import LoraConfig, get_peft_model
 from pydantic import ValidationError
 
-from seer_mcp.models import ModelCache
+from seer_mcp.errors import InvalidRequest
+from seer_mcp.models import ModelCache, _snapshot_download, reporting_tqdm
 from seer_mcp.settings import Settings
 from seer_mcp.spec import ModelSpec, SandboxSpec
 from tests.conftest import text_of
@@ -39,6 +41,29 @@ def model_dirs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return base_dir, adapter_dir
 
 
+def test_download_progress_is_reported_in_bytes() -> None:
+    seen: list[tuple[float, float | None, str]] = []
+    bar_class = reporting_tqdm(lambda done, total, message: seen.append((done, total, message)), min_gap_s=0)
+    bar = bar_class(total=4_000_000, unit="B", desc="Downloading bytes", name="huggingface_hub.snapshot_download")
+    bar.update(1_000_000)
+    bar.update(3_000_000)
+    bar.close()
+    assert seen[-1] == (4_000_000, 4_000_000, "4.0 of 4.0 MB")
+
+
+async def test_an_unknown_repo_is_an_error_that_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    def not_found(*args: object, **kwargs: object) -> str:
+        request = httpx.Request("GET", "https://huggingface.co/api/models/nobody/missing")
+        raise RepositoryNotFoundError("404 Client Error: Repository Not Found",
+                                      response=httpx.Response(404, request=request))
+
+    monkeypatch.setattr("huggingface_hub.snapshot_download", not_found)
+    with pytest.raises(InvalidRequest, match="'nobody/missing' was not found"):
+        _snapshot_download("nobody/missing", None)
+
+
 def test_a_peft_spec_without_its_base_is_refused() -> None:
     with pytest.raises(ValidationError, match="base_model"):
         ModelSpec(name="org/adapter", is_peft=True)
@@ -52,7 +77,7 @@ def test_two_models_may_not_share_a_variable() -> None:
 async def test_a_cached_snapshot_is_used_without_fetching(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
     monkeypatch.setattr("seer_mcp.models._snapshot_download",
-                        lambda repo, rev: calls.append(repo) or (tmp_path / "snap"))
+                        lambda repo, rev, bars=None: calls.append(repo) or (tmp_path / "snap"))
     (tmp_path / "snap").mkdir()
     cache = ModelCache(tmp_path / "markers")
     assert await cache.fetch("org/model", None) == tmp_path / "snap"
@@ -64,7 +89,7 @@ async def test_an_interrupted_download_is_not_taken_as_complete(tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     attempts: list[int] = []
 
-    def flaky(repo: str, rev: str | None) -> Path:
+    def flaky(repo: str, rev: str | None, bars: object = None) -> Path:
         attempts.append(1)
         if len(attempts) == 1:
             raise OSError("connection reset mid-file")
