@@ -62,15 +62,16 @@ class SandboxAgentClient:
     # ----- plumbing ----------------------------------------------------------
 
     async def _send(self, method: str, path: str, *, read_timeout: float, json: Any = None,
-                    params: dict[str, Any] | None = None) -> httpx.Response:
+                    params: dict[str, Any] | None = None, content: bytes | None = None) -> httpx.Response:
         """Sends a request; the caller reads (or streams) and closes the response."""
-        request = httpx.Request(method, self._base_url + path, json=json, params=params, headers=self._headers,
+        request = httpx.Request(method, self._base_url + path, json=json, params=params, content=content,
+                                headers=self._headers,
                                 extensions={"timeout": {"connect": 10.0, "read": read_timeout,
                                                         "write": _REQUEST_TIMEOUT_S, "pool": 10.0}})
         return await self._transport.handle_async_request(request)
 
-    async def _call(self, method: str, path: str, model: type[T] | None = None, *,
-                    timeout: float = _REQUEST_TIMEOUT_S, **kwargs: Any) -> Any:
+    async def _request(self, method: str, path: str, *, timeout: float = _REQUEST_TIMEOUT_S, **kwargs: Any) -> bytes:
+        """One request and its whole reply body, with every failure translated into ours."""
         try:
             response = await self._send(method, path, read_timeout=timeout, **kwargs)
             try:
@@ -82,9 +83,11 @@ class SandboxAgentClient:
         except httpx.TransportError as exc:
             raise SandboxUnavailable(f"the sandbox is not reachable: {exc}") from exc
         _raise_for_error(response.status_code, body)
-        if model is None:
-            return json.loads(body)
-        return model.model_validate_json(body)
+        return body
+
+    async def _call(self, method: str, path: str, model: type[T] | None = None, **kwargs: Any) -> Any:
+        body = await self._request(method, path, **kwargs)
+        return json.loads(body) if model is None else model.model_validate_json(body)
 
     # ----- agent -------------------------------------------------------------
 
@@ -165,16 +168,7 @@ class SandboxAgentClient:
                                 params={"start": start, "limit": limit})
 
     async def notebook_bytes(self, session_id: str) -> bytes:
-        try:
-            response = await self._send("GET", f"/sessions/{session_id}/notebook.ipynb", read_timeout=_REQUEST_TIMEOUT_S)
-            try:
-                body = await response.aread()
-            finally:
-                await response.aclose()
-        except httpx.TransportError as exc:
-            raise SandboxUnavailable(f"the sandbox is not reachable: {exc}") from exc
-        _raise_for_error(response.status_code, body)
-        return body
+        return await self._request("GET", f"/sessions/{session_id}/notebook.ipynb")
 
     # ----- shell and files ---------------------------------------------------
 
@@ -189,20 +183,7 @@ class SandboxAgentClient:
         return await self._call("PUT", "/files", FileEntry, json={"path": path, "content": content})
 
     async def upload(self, path: str, data: bytes) -> FileEntry:
-        request = httpx.Request("PUT", f"{self._base_url}/files/raw", params={"path": path}, content=data,
-                                headers=self._headers,
-                                extensions={"timeout": {"connect": 10.0, "read": _REQUEST_TIMEOUT_S,
-                                                        "write": _REQUEST_TIMEOUT_S, "pool": 10.0}})
-        try:
-            response = await self._transport.handle_async_request(request)
-            try:
-                body = await response.aread()
-            finally:
-                await response.aclose()
-        except httpx.TransportError as exc:
-            raise SandboxUnavailable(f"the sandbox is not reachable: {exc}") from exc
-        _raise_for_error(response.status_code, body)
-        return FileEntry.model_validate_json(body)
+        return await self._call("PUT", "/files/raw", FileEntry, params={"path": path}, content=data)
 
     async def list_files(self, path: str) -> FileList:
         return await self._call("GET", "/files/list", FileList, params={"path": path})
