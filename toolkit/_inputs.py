@@ -6,7 +6,7 @@ from typing import Any, Sequence
 
 import torch
 
-__all__ = ["as_text_list", "encode_left_padded", "pad_token_id"]
+__all__ = ["as_text_list", "encode_left_padded", "pad_token_id", "position_ids"]
 
 
 def as_text_list(inputs: str | Sequence[str]) -> tuple[list[str], bool]:
@@ -56,3 +56,13 @@ def encode_left_padded(tokenizer: Any, texts: Sequence[str], device: torch.devic
         input_ids[i, width - len(ids):] = torch.tensor(ids, dtype=torch.long)
         attention_mask[i, width - len(ids):] = 1
     return input_ids.to(device), attention_mask.to(device)
+
+
+def position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
+    """Positions that start at 0 on each prompt's first real token.
+
+    Without them a left-padded row is shifted by its padding, which changes the
+    activations of models with absolute position embeddings (GPT-2); rotary
+    models are unaffected either way.
+    """
+    return (attention_mask.cumsum(-1) - 1).clamp(min=0)

@@ -7,7 +7,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from ._inputs import as_text_list, encode_left_padded
+from ._inputs import as_text_list, encode_left_padded, position_ids
 from .layers import get_layers, input_device, layer_output_tensor, normalize_layer
 
 __all__ = ["get_activations", "Positions"]
@@ -95,7 +95,8 @@ def get_activations(model: nn.Module, tokenizer: Any, inputs: str | Sequence[str
                 # Appended (not prepended) so it sees what steering hooks on this layer produced.
                 handles.append(blocks[layer].register_forward_hook(make_hook(layer)))
             with torch.no_grad():
-                model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
+                model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids(attention_mask),
+                      use_cache=False)
         except _StopForward:
             pass
         finally:

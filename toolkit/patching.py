@@ -8,7 +8,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
-from ._inputs import encode_left_padded
+from ._inputs import encode_left_padded, position_ids
 from .activations import get_activations
 from .layers import get_layers, input_device, layer_output_tensor, normalize_layer, num_layers, replace_layer_output
 
@@ -33,7 +33,8 @@ def _metric_fn(tokenizer: Any, metric: Metric) -> Callable[[torch.Tensor], float
 def _final_logits(model: nn.Module, tokenizer: Any, prompt: str) -> torch.Tensor:
     input_ids, attention_mask = encode_left_padded(tokenizer, [prompt], input_device(model))
     with torch.no_grad():
-        return model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits[0, -1].float().cpu()
+        return model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids(attention_mask),
+                     use_cache=False).logits[0, -1].float().cpu()
 
 
 def activation_patching(model: nn.Module, tokenizer: Any, clean_prompt: str, corrupted_prompt: str,

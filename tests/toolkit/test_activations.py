@@ -17,8 +17,10 @@ def left_padded_batch(tokenizer, prompts):
 
 
 def hidden_states(model, batch):
+    # Positions counted from each row's first real token, as HF's generate does for left padding.
+    positions = (batch["attention_mask"].cumsum(-1) - 1).clamp(min=0)
     with torch.no_grad():
-        return model(**batch, output_hidden_states=True).hidden_states
+        return model(**batch, position_ids=positions, output_hidden_states=True).hidden_states
 
 
 def test_activations_equal_output_hidden_states_at_the_last_position_with_padding(any_model, tokenizer):
@@ -87,3 +89,11 @@ def test_get_activations_leaves_no_hook_behind(llama, tokenizer):
 def test_out_of_range_layer_raises(llama, tokenizer):
     with pytest.raises(IndexError):
         get_activations(llama, tokenizer, "hello", layers=4)
+
+
+def test_padding_does_not_change_a_gpt2_prompts_activations(gpt2, tokenizer) -> None:
+    """GPT-2's positions are absolute: a left-padded row must still start at position 0."""
+    alone = get_activations(gpt2, tokenizer, ["hello"], layers=1, positions=-1)
+    batched = get_activations(gpt2, tokenizer, ["hello", "the cat sat on the mat and the dog"], layers=1,
+                              positions=-1)
+    assert torch.allclose(alone[0], batched[0], atol=1e-5)

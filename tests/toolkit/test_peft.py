@@ -38,8 +38,10 @@ def left_padded(tokenizer, prompts):
 
 
 def forward(model, tokenizer, prompts, **kwargs):
+    batch = left_padded(tokenizer, prompts)
+    positions = (batch["attention_mask"].cumsum(-1) - 1).clamp(min=0)  # as HF's generate does
     with torch.no_grad():
-        return model(**left_padded(tokenizer, prompts), **kwargs)
+        return model(**batch, position_ids=positions, **kwargs)
 
 
 def test_layers_are_found_through_the_peft_wrapper(wrapped):
