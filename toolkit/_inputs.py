@@ -41,13 +41,18 @@ def encode_left_padded(tokenizer: Any, texts: Sequence[str], device: torch.devic
     special tokens, so it does not get a second BOS.
     """
     bos = tokenizer.bos_token
-    rows = []
-    for text in texts:
-        add_special = not (bos and text.startswith(bos))
-        ids = tokenizer(text, add_special_tokens=add_special)["input_ids"]
+    has_bos = [bool(bos) and text.startswith(bos) for text in texts]
+    rows: list[list[int]] = [[] for _ in texts]
+    # One batched tokenizer call per kind of text (with or without a leading BOS), not one per text.
+    for starts_with_bos in (False, True):
+        indices = [i for i, flag in enumerate(has_bos) if flag == starts_with_bos]
+        if indices:
+            encoded = tokenizer([texts[i] for i in indices], add_special_tokens=not starts_with_bos)["input_ids"]
+            for i, ids in zip(indices, encoded):
+                rows[i] = list(ids)
+    for text, ids in zip(texts, rows):
         if len(ids) == 0:
             raise ValueError(f"text {text!r} tokenizes to zero tokens")
-        rows.append(ids)
     width = max(len(r) for r in rows)
     pad = pad_token_id(tokenizer)
     input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
