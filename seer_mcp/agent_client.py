@@ -14,11 +14,20 @@ import httpx
 from pydantic import BaseModel
 
 from seer_mcp.backends.base import AgentAddress
-from seer_mcp.uds_transport import UnixSocketTransport
 from seer_mcp.errors import InvalidRequest, KernelDead, NotFound, PathOutsideSandbox, SandboxUnavailable
+from seer_mcp.uds_transport import UnixSocketTransport
 from seer_mcp.wire import (
-    AgentHealth, CellProgress, CellResult, ExecResult, FileContent, FileEntry, FileList,
-    MarkdownResult, NotebookPage, SessionInfo, StartSessionRequest,
+    AgentHealth,
+    CellProgress,
+    CellResult,
+    ExecResult,
+    FileContent,
+    FileEntry,
+    FileList,
+    MarkdownResult,
+    NotebookPage,
+    SessionInfo,
+    StartSessionRequest,
 )
 
 T = TypeVar("T", bound=BaseModel)

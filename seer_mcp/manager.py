@@ -26,10 +26,9 @@ from seer_mcp.fileio import write_atomically
 from seer_mcp.models import ResolvedModel, model_info_code, model_info_text, preload_code
 from seer_mcp.settings import Settings
 from seer_mcp.spec import SandboxSpec
-from seer_mcp.workspace import PreparedWorkspace, prepare_workspace
 from seer_mcp.state import FAILED, RUNNING, TERMINATED, SandboxRecord, SessionRecord, StateStore
-from seer_mcp.wire import StartSessionRequest
-from seer_mcp.wire import CellResult, ExecResult, FileContent, FileEntry, FileList, NotebookPage
+from seer_mcp.wire import CellResult, ExecResult, FileContent, FileEntry, FileList, NotebookPage, StartSessionRequest
+from seer_mcp.workspace import PreparedWorkspace, prepare_workspace
 
 log = logging.getLogger(__name__)
 

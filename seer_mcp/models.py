@@ -127,7 +127,10 @@ def reporting_tqdm(report: Callable[[float, float | None, str], None], min_gap_s
 def _snapshot_download(repo_id: str, revision: str | None, tqdm_class: type | None = None) -> Path:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import (
-        GatedRepoError, LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError,
+        GatedRepoError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
     )
 
     try:

@@ -30,8 +30,16 @@ from seer_mcp.agent.kernels import KernelDeadError, KernelSession, write_kernels
 from seer_mcp.agent.notebooks import NotebookFile
 from seer_mcp.agent.shell import run_command
 from seer_mcp.wire import (
-    AgentError, AgentHealth, EditCellRequest, ExecRequest, ExecuteRequest, MarkdownRequest,
-    MarkdownResult, SessionInfo, StartSessionRequest, WriteFileRequest,
+    AgentError,
+    AgentHealth,
+    EditCellRequest,
+    ExecRequest,
+    ExecuteRequest,
+    MarkdownRequest,
+    MarkdownResult,
+    SessionInfo,
+    StartSessionRequest,
+    WriteFileRequest,
 )
 
 log = logging.getLogger(__name__)

@@ -24,6 +24,7 @@ from typing import Any, Awaitable, Callable
 
 from jupyter_client import AsyncKernelManager
 from jupyter_client.kernelspec import KernelSpecManager
+
 from seer_mcp.agent.notebooks import NotebookFile, output_from_msg
 from seer_mcp.wire import KERNEL_DIED, CellProgress, CellResult, ErrorInfo
 

@@ -9,8 +9,8 @@ from pydantic import Field, ValidationError
 
 from seer_mcp.errors import InvalidRequest
 from seer_mcp.spec import ModelSpec, SandboxSpec
-from seer_mcp.workspace import WorkspaceSpec
 from seer_mcp.tools.common import manager_of, model_errors, progress_of
+from seer_mcp.workspace import WorkspaceSpec
 
 
 def _spec(**fields: Any) -> SandboxSpec:
