@@ -70,4 +70,20 @@ def any_model(request: pytest.FixtureRequest):
     return tiny_llama() if request.param == "llama" else tiny_gpt2()
 
 
+def left_padded(tokenizer, prompts):
+    """A left-padded batch made by the tokenizer itself: the reference the toolkit is checked against."""
+    tokenizer.padding_side = "left"
+    try:
+        return tokenizer(prompts, padding=True, return_tensors="pt")
+    finally:
+        tokenizer.padding_side = "right"
+
+
+def reference_forward(model, batch, **kwargs):
+    """A plain forward on a left-padded batch, positions counted as HF's generate counts them."""
+    positions = (batch["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+    with torch.no_grad():
+        return model(**batch, position_ids=positions, **kwargs)
+
+
 PROMPTS = ["the cat sat on the mat", "i love sunny days and", "hello"]  # different lengths -> padding

@@ -5,33 +5,22 @@ import torch
 
 from toolkit import get_activations, get_final_norm, get_layers
 
-from .conftest import PROMPTS
-
-
-def left_padded_batch(tokenizer, prompts):
-    tokenizer.padding_side = "left"
-    try:
-        return tokenizer(prompts, padding=True, return_tensors="pt")
-    finally:
-        tokenizer.padding_side = "right"
+from .conftest import PROMPTS, left_padded, reference_forward
 
 
 def hidden_states(model, batch):
-    # Positions counted from each row's first real token, as HF's generate does for left padding.
-    positions = (batch["attention_mask"].cumsum(-1) - 1).clamp(min=0)
-    with torch.no_grad():
-        return model(**batch, position_ids=positions, output_hidden_states=True).hidden_states
+    return reference_forward(model, batch, output_hidden_states=True).hidden_states
 
 
 def test_activations_equal_output_hidden_states_at_the_last_position_with_padding(any_model, tokenizer):
-    reference = hidden_states(any_model, left_padded_batch(tokenizer, PROMPTS))
+    reference = hidden_states(any_model, left_padded(tokenizer, PROMPTS))
     acts = get_activations(any_model, tokenizer, PROMPTS, layers=[0, 1, 2], positions=-1)
     for layer in (0, 1, 2):
         torch.testing.assert_close(acts[layer], reference[layer + 1][:, -1])
 
 
 def test_activations_for_all_positions_equal_hidden_states_on_real_tokens_and_zero_on_padding(any_model, tokenizer):
-    batch = left_padded_batch(tokenizer, PROMPTS)
+    batch = left_padded(tokenizer, PROMPTS)
     reference = hidden_states(any_model, batch)[2]
     acts = get_activations(any_model, tokenizer, PROMPTS, layers=1)
     real = batch["attention_mask"].bool()
@@ -48,7 +37,7 @@ def test_non_negative_positions_count_from_each_prompts_first_real_token(llama, 
 
 
 def test_last_layer_activation_is_the_raw_layer_output_before_the_final_norm(any_model, tokenizer):
-    reference = hidden_states(any_model, left_padded_batch(tokenizer, PROMPTS))
+    reference = hidden_states(any_model, left_padded(tokenizer, PROMPTS))
     last = get_activations(any_model, tokenizer, PROMPTS, layers=-1, positions=-1)
     with torch.no_grad():
         torch.testing.assert_close(get_final_norm(any_model)(last), reference[-1][:, -1])

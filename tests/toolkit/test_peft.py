@@ -13,7 +13,7 @@ from peft import LoraConfig, get_peft_model
 from toolkit import (activation_patching, generate, get_activations, get_final_norm, get_layers, hidden_size,
                      introspection_trials, logit_lens, mean_diff_vector, num_layers, steer, unwrap_model)
 
-from .conftest import PROMPTS, tiny_gpt2, tiny_llama
+from .conftest import PROMPTS, left_padded, reference_forward, tiny_gpt2, tiny_llama
 
 TARGETS = {"llama": ["q_proj", "v_proj", "down_proj", "lm_head"], "gpt2": ["c_attn", "c_fc"]}
 
@@ -29,19 +29,8 @@ def wrapped(request: pytest.FixtureRequest):
         return get_peft_model(base, config).eval()
 
 
-def left_padded(tokenizer, prompts):
-    tokenizer.padding_side = "left"
-    try:
-        return tokenizer(prompts, padding=True, return_tensors="pt")
-    finally:
-        tokenizer.padding_side = "right"
-
-
 def forward(model, tokenizer, prompts, **kwargs):
-    batch = left_padded(tokenizer, prompts)
-    positions = (batch["attention_mask"].cumsum(-1) - 1).clamp(min=0)  # as HF's generate does
-    with torch.no_grad():
-        return model(**batch, position_ids=positions, **kwargs)
+    return reference_forward(model, left_padded(tokenizer, prompts), **kwargs)
 
 
 def test_layers_are_found_through_the_peft_wrapper(wrapped):
