@@ -282,8 +282,12 @@ class SandboxManager:
             "notebook_path": str(Path(live.record.workspace_path) / record.notebook_path),
             "notebook_copy": record.mirror_path,
             "model_info": record.model_info,
-            "library_docs": live.record.handle.get("workspace", {}).get("docs", ""),
+            "library_docs": self.library_docs(record.sandbox_id),
         }
+
+    def library_docs(self, sandbox_id: str | None) -> str:
+        """The docs of a sandbox's workspace libraries and skills, as the agent is given them."""
+        return self.sandbox(sandbox_id).record.handle.get("workspace", {}).get("docs", "")
 
     def session(self, session_id: str | None) -> tuple[SessionRecord, LiveSandbox]:
         if session_id is None:

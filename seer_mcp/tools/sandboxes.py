@@ -56,8 +56,7 @@ def register(mcp: FastMCP) -> None:
                   description="The workspace libraries every kernel of a sandbox imports, and its skills.")
     @model_errors
     async def library_docs(sandbox_id: str, ctx: Context) -> str:
-        live = manager_of(ctx).sandbox(sandbox_id)
-        return live.record.handle.get("workspace", {}).get("docs", "") or "This sandbox has no libraries or skills."
+        return manager_of(ctx).library_docs(sandbox_id) or "This sandbox has no libraries or skills."
 
     @mcp.tool(annotations={"title": "List sandboxes", "readOnlyHint": True})
     @model_errors
