@@ -184,6 +184,7 @@ class KernelSession:
         self._pidfd: int | None = None
         self.dead = False
         self.busy = False
+        self._restarting = False
 
     # ----- lifecycle -------------------------------------------------------
 
@@ -206,7 +207,9 @@ class KernelSession:
 
     async def restart(self) -> None:
         """A fresh kernel; the notebook keeps every earlier cell."""
-        async with self._restart_guard():
+        # The old kernel's exit is expected here: it must not mark the session dead.
+        self._restarting = True
+        try:
             if self._current is not None:
                 self._current.queue.put_nowait(_RESTARTED)
             self._stop_watching()
@@ -218,6 +221,8 @@ class KernelSession:
             with open(self._log_path, "ab") as log_file:
                 await self.km.restart_kernel(now=True, stdout=log_file, stderr=log_file)
             await self._connect()
+        finally:
+            self._restarting = False
 
     async def shutdown(self) -> None:
         self._stop_watching()
@@ -421,13 +426,3 @@ class KernelSession:
         log.warning("kernel of session %s died", self.session_id)
         if self._current is not None:
             self._current.queue.put_nowait(_DIED)
-
-    _restarting = False
-
-    @contextlib.asynccontextmanager
-    async def _restart_guard(self):  # type: ignore[no-untyped-def]
-        self._restarting = True
-        try:
-            yield
-        finally:
-            self._restarting = False
