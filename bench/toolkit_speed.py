@@ -136,8 +136,8 @@ def setup_nnsight(model: Any, tok: Any, prompts: list[str], v: torch.Tensor) -> 
 
 
 def setup_tl(model: Any, tok: Any, prompts: list[str], v: torch.Tensor) -> tuple[Fn, Fn]:
-    from transformer_lens.model_bridge import TransformerBridge
     import transformer_lens.model_bridge.sources.transformers  # noqa: F401  (attaches boot_transformers)
+    from transformer_lens.model_bridge import TransformerBridge
 
     bridge = TransformerBridge.boot_transformers("random-llama", hf_model=copy.deepcopy(model),
                                                  tokenizer=copy.deepcopy(tok), device="cpu")

@@ -14,7 +14,14 @@ import httpx
 from pydantic import BaseModel
 
 from seer_mcp.backends.base import AgentAddress
-from seer_mcp.errors import InvalidRequest, KernelDead, NotFound, PathOutsideSandbox, SandboxUnavailable
+from seer_mcp.errors import (
+    InterfaceFailed,
+    InvalidRequest,
+    KernelDead,
+    NotFound,
+    PathOutsideSandbox,
+    SandboxUnavailable,
+)
 from seer_mcp.uds_transport import UnixSocketTransport
 from seer_mcp.wire import (
     AgentHealth,
@@ -24,8 +31,11 @@ from seer_mcp.wire import (
     FileContent,
     FileEntry,
     FileList,
+    InterfaceCallResult,
+    InterfaceInfo,
     MarkdownResult,
     NotebookPage,
+    ServeInterfaceRequest,
     SessionInfo,
     StartSessionRequest,
 )
@@ -46,6 +56,8 @@ _BY_KIND: dict[str, type[Exception]] = {
     "kernel_dead": KernelDead,
     "outside_sandbox": PathOutsideSandbox,
     "bad_request": InvalidRequest,
+    "interface_load_failed": InterfaceFailed,
+    "interface_dead": InterfaceFailed,
 }
 
 
@@ -196,6 +208,28 @@ class SandboxAgentClient:
 
     async def list_files(self, path: str) -> FileList:
         return await self._call("GET", "/files/list", FileList, params={"path": path})
+
+
+    # ----- interfaces --------------------------------------------------------
+
+    async def list_interfaces(self) -> list[InterfaceInfo]:
+        return [InterfaceInfo.model_validate(i) for i in await self._call("GET", "/interfaces")]
+
+    async def serve_interface(self, request: ServeInterfaceRequest) -> InterfaceInfo:
+        return await self._call("POST", "/interfaces", InterfaceInfo, json=request.model_dump(),
+                                timeout=request.load_timeout + 15)
+
+    async def reload_interface(self, name: str, load_timeout: float) -> InterfaceInfo:
+        return await self._call("POST", f"/interfaces/{name}/reload", InterfaceInfo, timeout=load_timeout + 15)
+
+    async def stop_interface(self, name: str) -> None:
+        await self._call("DELETE", f"/interfaces/{name}", timeout=30.0)
+
+    async def call_interface(self, name: str, function: str, arguments: dict[str, Any],
+                             timeout: float) -> InterfaceCallResult:
+        # The agent answers by the call's timeout plus its cancel grace; a stuck worker is replaced first.
+        return await self._call("POST", f"/interfaces/{name}/call/{function}", InterfaceCallResult,
+                                json={"arguments": arguments, "timeout": timeout}, timeout=timeout + 60.0)
 
 
 def _raise_for_error(status: int, body: bytes) -> None:

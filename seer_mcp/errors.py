@@ -8,6 +8,7 @@
      +-- SandboxUnavailable      a sandbox's agent is gone or not answering
      +-- KernelDead              the session's kernel died; restart_kernel recovers
      +-- BackendNotFound         no backend registered under that name
+     +-- InterfaceFailed         an interface file failed to load, or its worker died
 
 Tools turn every `SeerError` into an MCP tool error carrying its message, so
 each message says what went wrong and what to do about it.
@@ -45,4 +46,8 @@ class KernelDead(SeerError):
 
 
 class BackendNotFound(SeerError):
+    pass
+
+
+class InterfaceFailed(SeerError):
     pass

@@ -24,6 +24,7 @@ from seer_mcp.backends.base import Backend, ProgressFn, StartRequest, no_progres
 from seer_mcp.errors import InvalidRequest, NotFound, SandboxUnavailable, SeerError
 from seer_mcp.fileio import write_atomically
 from seer_mcp.models import ResolvedModel, model_info_code, model_info_text, preload_code
+from seer_mcp.served_interfaces import ServedInterfaces
 from seer_mcp.settings import Settings
 from seer_mcp.spec import SandboxSpec
 from seer_mcp.state import FAILED, RUNNING, TERMINATED, SandboxRecord, SessionRecord, StateStore
@@ -57,6 +58,7 @@ class SandboxManager:
         self._sessions: dict[str, SessionRecord] = {}
         self._wake = asyncio.Event()
         self._reaper: asyncio.Task[None] | None = None
+        self.interfaces = ServedInterfaces(self)
 
     # ----- lifecycle -------------------------------------------------------
 
@@ -115,24 +117,29 @@ class SandboxManager:
                         self._sessions[session.session_id] = session
                     else:
                         self.store.delete_session(session.session_id)
+                await self.interfaces.reattach(record.sandbox_id, client)
                 log.info("re-attached to sandbox %s", record.sandbox_id)
                 return
         reason = "expired while the server was down" if alive else "its agent died while the server was down"
         await backend.stop(record.handle)
         self.store.delete_sessions_of(record.sandbox_id)
+        self.store.delete_interfaces_of(record.sandbox_id)
         self.store.set_status(record.sandbox_id, TERMINATED, reason)
         log.info("cleaned up sandbox %s: %s", record.sandbox_id, reason)
 
     # ----- sandboxes -------------------------------------------------------
 
-    async def create_sandbox(self, spec: SandboxSpec, progress: ProgressFn = no_progress) -> dict[str, Any]:
+    async def create_sandbox(self, spec: SandboxSpec, progress: ProgressFn = no_progress,
+                             host_roots: list[Path] | None = None) -> dict[str, Any]:
+        """Starts a sandbox. `host_roots` widens where workspace files may come from (an operator's config)."""
         backend = self.backend(spec.backend)
         sandbox_id = f"sb-{secrets.token_hex(4)}"
         token = secrets.token_urlsafe(32)
         outputs = self.settings.outputs_dir / (f"{spec.name}-{sandbox_id}" if spec.name else sandbox_id)
         outputs.mkdir(parents=True, exist_ok=True)
         # Host paths are checked and read before anything starts: a bad one costs nothing.
-        workspace = await asyncio.to_thread(prepare_workspace, spec.workspace, self.settings.allowed_host_roots)
+        roots = self.settings.allowed_host_roots + (host_roots or [])
+        workspace = await asyncio.to_thread(prepare_workspace, spec.workspace, roots)
         await progress(0, 3, f"starting {spec.backend} sandbox {sandbox_id}")
         try:
             started = await backend.start(StartRequest(sandbox_id, spec, token, outputs, progress))
@@ -182,15 +189,14 @@ class SandboxManager:
                 raise NotFound(f"no sandbox {sandbox_id!r}; list_sandboxes shows the ones that exist")
             if record.status == RUNNING:  # recorded by another server process: stop it all the same
                 await self.backend(record.backend).stop(record.handle)
+                self.store.delete_interfaces_of(sandbox_id)
                 self.store.set_status(sandbox_id, TERMINATED, detail)
             return {"sandbox_id": sandbox_id, "status": TERMINATED}
         with contextlib.suppress(SeerError):
             await live.client.shutdown()
         await live.client.close()
         await live.backend.stop(live.record.handle)
-        for session_id in [s for s, rec in self._sessions.items() if rec.sandbox_id == sandbox_id]:
-            del self._sessions[session_id]
-        self.store.delete_sessions_of(sandbox_id)
+        self._forget(sandbox_id)
         self.store.set_status(sandbox_id, TERMINATED, detail)
         return {"sandbox_id": sandbox_id, "status": TERMINATED, "outputs_path": live.record.outputs_path}
 
@@ -212,7 +218,7 @@ class SandboxManager:
         return live
 
     @contextlib.asynccontextmanager
-    async def _using(self, live: LiveSandbox) -> AsyncIterator[SandboxAgentClient]:
+    async def using(self, live: LiveSandbox) -> AsyncIterator[SandboxAgentClient]:
         """Marks activity, and turns a vanished agent into a failed sandbox."""
         live.record.last_active = time.time()
         live.in_flight += 1
@@ -225,6 +231,7 @@ class SandboxManager:
             self._live.pop(live.record.sandbox_id, None)
             await live.client.close()
             await live.backend.stop(live.record.handle)
+            self._forget(live.record.sandbox_id)
             self.store.set_status(live.record.sandbox_id, FAILED, detail)
             raise SandboxUnavailable(
                 f"sandbox {live.record.sandbox_id} has failed: {detail}. Its notebooks are kept in "
@@ -234,6 +241,13 @@ class SandboxManager:
             self._touch(live)
             if live.record.idle_timeout:
                 self._wake.set()  # its idle deadline moved
+
+    def _forget(self, sandbox_id: str) -> None:
+        """Drops the sessions and interfaces of a sandbox that is gone."""
+        for session_id in [s for s, rec in self._sessions.items() if rec.sandbox_id == sandbox_id]:
+            del self._sessions[session_id]
+        self.store.delete_sessions_of(sandbox_id)
+        self.interfaces.forget_sandbox(sandbox_id)
 
     async def _answers(self, live: LiveSandbox) -> bool:
         if not await live.backend.is_alive(live.record.handle):
@@ -265,7 +279,7 @@ class SandboxManager:
                 live.record.workspace_path, spec.workspace.custom_init_code),
             info_code=model_info_code(preloaded) if preloaded else None,
         )
-        async with self._using(live) as client:
+        async with self.using(live) as client:
             info = await client.start_session(request)
         mirror = info.mirror_path or str(Path(live.record.outputs_path) / Path(info.notebook_path).name)
         record = SessionRecord(session_id=session_id, sandbox_id=live.record.sandbox_id, name=info.name,
@@ -309,7 +323,7 @@ class SandboxManager:
 
     async def end_session(self, session_id: str | None) -> dict[str, Any]:
         record, live = self.session(session_id)
-        async with self._using(live) as client:
+        async with self.using(live) as client:
             await client.end_session(record.session_id)
         del self._sessions[record.session_id]
         self.store.delete_session(record.session_id)
@@ -318,7 +332,7 @@ class SandboxManager:
     async def execute(self, session_id: str | None, code: str, timeout: float | None = None,
                       on_progress: ProgressHandler | None = None) -> tuple[CellResult, SessionRecord]:
         record, live = self.session(session_id)
-        async with self._using(live) as client:
+        async with self.using(live) as client:
             result = await client.execute(record.session_id, code, timeout or self.settings.cell_timeout, on_progress)
             await self._mirror(live, record)
         return result, record
@@ -326,7 +340,7 @@ class SandboxManager:
     async def edit_cell(self, session_id: str | None, cell_index: int, code: str, timeout: float | None = None,
                         on_progress: ProgressHandler | None = None) -> tuple[CellResult, SessionRecord]:
         record, live = self.session(session_id)
-        async with self._using(live) as client:
+        async with self.using(live) as client:
             result = await client.edit_cell(record.session_id, cell_index, code,
                                             timeout or self.settings.cell_timeout, on_progress)
             await self._mirror(live, record)
@@ -334,27 +348,27 @@ class SandboxManager:
 
     async def add_markdown(self, session_id: str | None, content: str) -> dict[str, Any]:
         record, live = self.session(session_id)
-        async with self._using(live) as client:
+        async with self.using(live) as client:
             result = await client.add_markdown(record.session_id, content)
             await self._mirror(live, record)
         return {"cell_index": result.cell_index, "session_id": record.session_id}
 
     async def interrupt(self, session_id: str | None) -> dict[str, Any]:
         record, live = self.session(session_id)
-        async with self._using(live) as client:
+        async with self.using(live) as client:
             info = await client.interrupt(record.session_id)
         return {"session_id": record.session_id, "kernel_status": info.kernel_status}
 
     async def restart(self, session_id: str | None) -> dict[str, Any]:
         record, live = self.session(session_id)
-        async with self._using(live) as client:
+        async with self.using(live) as client:
             info = await client.restart(record.session_id)
         return {"session_id": record.session_id, "kernel_status": info.kernel_status,
                 "message": "fresh kernel: variables are gone, the notebook keeps every earlier cell"}
 
     async def read_notebook(self, session_id: str | None, start: int, limit: int) -> NotebookPage:
         record, live = self.session(session_id)
-        async with self._using(live) as client:
+        async with self.using(live) as client:
             return await client.notebook_page(record.session_id, start, limit)
 
     async def _mirror(self, live: LiveSandbox, record: SessionRecord) -> None:
@@ -366,19 +380,19 @@ class SandboxManager:
     # ----- shell and files -------------------------------------------------
 
     async def exec(self, sandbox_id: str | None, command: str, timeout: float) -> ExecResult:
-        async with self._using(self.sandbox(sandbox_id)) as client:
+        async with self.using(self.sandbox(sandbox_id)) as client:
             return await client.exec(command, timeout)
 
     async def read_file(self, sandbox_id: str | None, path: str) -> FileContent:
-        async with self._using(self.sandbox(sandbox_id)) as client:
+        async with self.using(self.sandbox(sandbox_id)) as client:
             return await client.read_file(path)
 
     async def write_file(self, sandbox_id: str | None, path: str, content: str) -> FileEntry:
-        async with self._using(self.sandbox(sandbox_id)) as client:
+        async with self.using(self.sandbox(sandbox_id)) as client:
             return await client.write_file(path, content)
 
     async def list_files(self, sandbox_id: str | None, path: str) -> FileList:
-        async with self._using(self.sandbox(sandbox_id)) as client:
+        async with self.using(self.sandbox(sandbox_id)) as client:
             return await client.list_files(path)
 
     # ----- limits ----------------------------------------------------------

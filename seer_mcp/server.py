@@ -8,9 +8,11 @@ from typing import Any, AsyncIterator
 from fastmcp import FastMCP
 
 from seer_mcp import __version__
+from seer_mcp.config import ExperimentConfig
+from seer_mcp.experiment import provision
 from seer_mcp.manager import SandboxManager
 from seer_mcp.settings import Settings
-from seer_mcp.tools import cells, files, sandboxes
+from seer_mcp.tools import cells, files, interfaces, sandboxes
 
 INSTRUCTIONS = """\
 seer-mcp runs Python experiments in sandboxes, as Jupyter notebooks.
@@ -29,21 +31,45 @@ and `tokenizer` unless named otherwise): start_session's model_info says what th
 kernel can `import toolkit` for interpretability helpers (get_activations, steer, logit_lens,
 generate, concept_vector, activation_patching, ...; help(toolkit.<name>) documents each), and
 imports the sandbox's workspace libraries, described in start_session's library_docs.
+
+serve_interface loads a Python file's @expose'd functions in a sandbox and serves them: as tools
+of this server named <interface>_<function> (expose_as="mcp"; call_interface reaches them too),
+or as a module a notebook imports (expose_as="library"). list_interfaces shows what is served.
 """
 
 
-def build_server(settings: Settings | None = None, auth: Any = None) -> FastMCP:
-    """The seer-mcp server; `auth` (a fastmcp auth provider) guards HTTP transports."""
+def build_server(settings: Settings | None = None, auth: Any = None,
+                 experiment: ExperimentConfig | None = None) -> FastMCP:
+    """The seer-mcp server; `auth` (a fastmcp auth provider) guards HTTP transports.
+
+    With an `experiment`, the server sets up the config's sandbox, session and
+    interfaces when it starts, shows only the tools the config's agent section
+    allows, and terminates that sandbox when it stops.
+    """
     settings = settings or Settings()
+    allowed = experiment.allowed_tools() if experiment is not None else None
 
     @contextlib.asynccontextmanager
     async def lifespan(server: FastMCP) -> AsyncIterator[dict[str, Any]]:
         async with SandboxManager(settings) as manager:
-            yield {"manager": manager}
+            own_tools = {tool.name for tool in await server.list_tools(run_middleware=False)}
+            for name in own_tools - (allowed if allowed is not None else own_tools):
+                server.local_provider.remove_tool(name)
+            interface_tools.bind(manager, own_tools)
+            if experiment is None:
+                yield {"manager": manager}
+                return
+            provisioned = await provision(manager, experiment)
+            server.instructions = provisioned.instructions(allowed or set())
+            try:
+                yield {"manager": manager}
+            finally:
+                await manager.terminate_sandbox(provisioned.sandbox_id, detail="the experiment's server stopped")
 
-    mcp = FastMCP("seer-mcp", instructions=INSTRUCTIONS, version=__version__, lifespan=lifespan,
-                  auth=auth)
+    mcp = FastMCP("seer-mcp", instructions=INSTRUCTIONS, version=__version__, lifespan=lifespan, auth=auth)
+    interface_tools = interfaces.InterfaceToolSync(mcp, allowed)
     sandboxes.register(mcp)
     cells.register(mcp)
     files.register(mcp)
+    interfaces.register(mcp)
     return mcp

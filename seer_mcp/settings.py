@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     image_max_px: int = Field(default=1024, ge=16,
                               description="Images returned to the agent are downscaled to this long side.")
     cell_timeout: float = Field(default=600, gt=0, description="Seconds before a cell is interrupted.")
+    interface_call_timeout: float = Field(default=300, gt=0,
+                                          description="Seconds before an interface call is cancelled.")
+    interface_load_timeout: float = Field(default=3600, gt=0,
+                                          description="Seconds an interface file may take to load (its models).")
     idle_timeout: float | None = Field(default=None, gt=0,
                                        description="Seconds a sandbox may sit unused before it is terminated.")
     max_lifetime: float = Field(default=24 * 3600, gt=0,

@@ -41,6 +41,11 @@ CREATE TABLE IF NOT EXISTS sessions (
     created_at REAL NOT NULL,
     model_info TEXT NOT NULL DEFAULT ''
 );
+CREATE TABLE IF NOT EXISTS interfaces (
+    name TEXT PRIMARY KEY,
+    sandbox_id TEXT NOT NULL REFERENCES sandboxes(sandbox_id) ON DELETE CASCADE,
+    data TEXT NOT NULL
+);
 """
 
 RUNNING = "running"
@@ -90,6 +95,23 @@ class SessionRecord:
     mirror_path: str | None
     created_at: float = field(default_factory=time.time)
     model_info: str = ""
+
+
+@dataclass
+class InterfaceRecord:
+    """An interface this server serves: where, how, and what it exposes (its token included)."""
+
+    name: str
+    sandbox_id: str
+    path: str  # inside the sandbox's workspace
+    expose_as: str  # "mcp" or "library"
+    functions: list[dict[str, Any]]  # wire.InterfaceFunction dumps
+    token: str
+    call_timeout: float
+    trusted: bool = False  # served by the operator: may look hidden models up by their real name
+    env: dict[str, str] = field(default_factory=dict)
+    client_paths: list[str] = field(default_factory=list)  # where library clients were written
+    created_at: float = field(default_factory=time.time)
 
 
 class StateStore:
@@ -173,6 +195,29 @@ class StateStore:
     def delete_sessions_of(self, sandbox_id: str) -> None:
         with self._lock:
             self._db.execute("DELETE FROM sessions WHERE sandbox_id = ?", (sandbox_id,))
+
+    # interfaces
+
+    def put_interface(self, record: InterfaceRecord) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO interfaces (name, sandbox_id, data) VALUES (?, ?, ?)",
+                             (record.name, record.sandbox_id, json.dumps(asdict(record))))
+
+    def interfaces(self, sandbox_id: str | None = None) -> list[InterfaceRecord]:
+        query, args = "SELECT data FROM interfaces", ()
+        if sandbox_id is not None:
+            query, args = query + " WHERE sandbox_id = ?", (sandbox_id,)
+        with self._lock:
+            rows = self._db.execute(query, args).fetchall()
+        return [InterfaceRecord(**json.loads(row["data"])) for row in rows]
+
+    def delete_interface(self, name: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM interfaces WHERE name = ?", (name,))
+
+    def delete_interfaces_of(self, sandbox_id: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM interfaces WHERE sandbox_id = ?", (sandbox_id,))
 
     @staticmethod
     def _sandbox(row: sqlite3.Row) -> SandboxRecord:

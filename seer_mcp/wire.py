@@ -144,3 +144,82 @@ class AgentError(BaseModel):
 
     error: str  # a machine-readable kind: not_found, bad_request, busy, ...
     message: str
+
+
+# ----- interfaces -------------------------------------------------------------
+
+ParameterKind = Literal["positional_only", "positional_or_keyword", "var_positional", "keyword_only", "var_keyword"]
+
+
+class InterfaceParameter(BaseModel):
+    """One parameter of an exposed function, as the worker read it from the signature."""
+
+    name: str
+    kind: ParameterKind
+    annotation: str | None = None  # source text, e.g. "torch.Tensor"; never evaluated on the server
+    has_default: bool = False
+    default_repr: str | None = None
+    # The default as JSON when it is a plain literal; otherwise callers omit the
+    # argument and the function's own default applies.
+    default_is_literal: bool = False
+    default: Any = None
+
+
+class InterfaceFunction(BaseModel):
+    name: str
+    doc: str = ""
+    signature: str  # e.g. "(text: str, *, layer: int = 3) -> dict"
+    parameters: list[InterfaceParameter] = []
+    returns: str | None = None
+    input_schema: dict[str, Any]  # JSON Schema of the `arguments` object
+    thread_safe: bool = False
+
+
+class InterfaceModel(BaseModel):
+    """A sandbox model as an interface worker sees it (`seer_mcp.interface.list_configured_models`)."""
+
+    var_name: str
+    name: str
+    path: str
+    base_path: str | None = None
+    is_peft: bool = False
+    hidden: bool = False
+    # Real names get_model_path accepts; for a hidden model only when the operator serves the file.
+    lookup_name: str | None = None
+    base_lookup_name: str | None = None
+
+
+class ServeInterfaceRequest(BaseModel):
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,47}$")
+    path: str  # inside the workspace
+    models: list[InterfaceModel] = []
+    env: dict[str, str] = {}  # extra environment for the worker, e.g. which model it serves
+    call_timeout: float = Field(default=300.0, gt=0)
+    load_timeout: float = Field(default=3600.0, gt=0)
+
+
+class InterfaceInfo(BaseModel):
+    name: str
+    path: str
+    status: Literal["ready", "dead"]
+    functions: list[InterfaceFunction] = []
+    pid: int | None = None
+    detail: str = ""  # why it is dead
+    token: str = ""  # scoped to calling this interface; given to the server only
+    call_timeout: float = 300.0
+
+
+class InterfaceCallRequest(BaseModel):
+    arguments: dict[str, Any] = {}
+    timeout: float | None = Field(default=None, gt=0)
+
+
+class InterfaceCallResult(BaseModel):
+    """A finished call. Refusals (unknown function, bad arguments, a dead worker) are error replies instead."""
+
+    ok: bool
+    result: Any = None
+    # exception: the function raised; result: its return value is not JSON; timeout: cancelled
+    kind: Literal["exception", "result", "timeout"] | None = None
+    error: ErrorInfo | None = None
+    duration: float = 0.0

@@ -78,14 +78,13 @@ class PreparedWorkspace:
     skills: list[dict[str, str]] = field(default_factory=list)
 
     def init_code(self, workspace_path: str, custom: str | None) -> str | None:
-        lines = []
-        if self.modules:
-            lines += ["import sys as _sys", f"_sys.path.insert(0, {str(Path(workspace_path) / LIBRARIES_DIR)!r})",
-                      "del _sys"]
-            lines += [f"import {module}" for module in self.modules]
+        # The libraries folder is always importable: interface clients may land there mid-session.
+        lines = ["import sys as _sys", f"_sys.path.insert(0, {str(Path(workspace_path) / LIBRARIES_DIR)!r})",
+                 "del _sys"]
+        lines += [f"import {module}" for module in self.modules]
         if custom:
             lines.append(custom)
-        return "\n".join(lines) + "\n" if lines else None
+        return "\n".join(lines) + "\n"
 
 
 def confine_host_path(path: str, roots: list[Path]) -> Path:

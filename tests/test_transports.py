@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import AsyncIterator, Iterator
 
 import httpx
-import psutil
 import mcp_types
 import nbformat
+import psutil
 import pytest
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport

@@ -26,6 +26,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from seer_mcp.agent import files
+from seer_mcp.agent.interfaces import InterfaceDeadError, InterfaceLoadError, InterfaceRegistry
 from seer_mcp.agent.kernels import KernelDeadError, KernelSession, write_kernelspec
 from seer_mcp.agent.notebooks import NotebookFile
 from seer_mcp.agent.shell import run_command
@@ -35,8 +36,11 @@ from seer_mcp.wire import (
     EditCellRequest,
     ExecRequest,
     ExecuteRequest,
+    InterfaceCallRequest,
+    InterfaceInfo,
     MarkdownRequest,
     MarkdownResult,
+    ServeInterfaceRequest,
     SessionInfo,
     StartSessionRequest,
     WriteFileRequest,
@@ -90,6 +94,7 @@ class AgentState:
         self.sessions: dict[str, KernelSession] = {}
         self._cells: set[asyncio.Task[Any]] = set()
         self._spare: asyncio.Task[KernelSession] | None = None
+        self.interfaces = InterfaceRegistry(layout.workspace, layout.logs, kernel_env)
         write_kernelspec(layout.kernelspecs)
 
     def info(self, session: KernelSession) -> SessionInfo:
@@ -188,7 +193,8 @@ class AgentState:
         if spare is not None:  # let it finish starting: a half-started kernel is harder to stop
             with contextlib.suppress(Exception):
                 await (await spare).shutdown()
-        await asyncio.gather(*(s.shutdown() for s in self.sessions.values()), return_exceptions=True)
+        await asyncio.gather(*(s.shutdown() for s in self.sessions.values()), self.interfaces.stop_all(),
+                             return_exceptions=True)
         self.sessions.clear()
 
     def kernel_pids(self) -> list[int]:
@@ -200,17 +206,32 @@ def _safe_name(name: str) -> str:
     return cleaned[:64] or "session"
 
 
-class BearerAuth:
-    """Rejects every request that lacks the sandbox's token."""
+_INTERFACE_CALL = re.compile(r"^/interfaces/([A-Za-z_][A-Za-z0-9_]*)/call/[^/]+$")
 
-    def __init__(self, app: ASGIApp, token: str) -> None:
+
+class BearerAuth:
+    """Rejects every request that lacks the sandbox's token.
+
+    An interface's own token opens that interface's call endpoint and nothing
+    else: it is what a generated client library carries.
+    """
+
+    def __init__(self, app: ASGIApp, token: str, interfaces: InterfaceRegistry) -> None:
         self.app = app
         self.expected = f"Bearer {token}".encode()
+        self.interfaces = interfaces
+
+    def _allows(self, path: str, given: bytes) -> bool:
+        if hmac.compare_digest(given, self.expected):
+            return True
+        match = _INTERFACE_CALL.match(path)
+        return bool(match and given.startswith(b"Bearer ")
+                    and self.interfaces.token_allows(match.group(1), given[7:].decode(errors="replace")))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             given = dict(scope["headers"]).get(b"authorization", b"")
-            if not hmac.compare_digest(given, self.expected):
+            if not self._allows(scope["path"], given):
                 body = AgentError(error="unauthorized", message="missing or wrong sandbox token")
                 await JSONResponse(body.model_dump(), status_code=401)(scope, receive, send)
                 return
@@ -218,6 +239,8 @@ class BearerAuth:
 
 
 _ERRORS: list[tuple[type[BaseException], int, str]] = [
+    (InterfaceLoadError, 422, "interface_load_failed"),
+    (InterfaceDeadError, 409, "interface_dead"),
     (files.PathOutsideSandbox, 403, "outside_sandbox"),
     (LookupError, 404, "not_found"),
     (FileNotFoundError, 404, "not_found"),
@@ -398,6 +421,32 @@ async def list_files(request: Request, agent: AgentState) -> Any:
     return files.list_dir(agent.layout.workspace, request.query_params.get("path", "."))
 
 
+async def list_interfaces(request: Request, agent: AgentState) -> list[dict[str, Any]]:
+    return [w.info().model_dump(mode="json") for w in agent.interfaces.workers.values()]
+
+
+async def serve_interface(request: Request, agent: AgentState) -> InterfaceInfo:
+    body = await _body(request, ServeInterfaceRequest)
+    path = files.confine(agent.layout.workspace, body.path)
+    return await agent.interfaces.serve(body, path)
+
+
+async def reload_interface(request: Request, agent: AgentState) -> InterfaceInfo:
+    return await agent.interfaces.reload(request.path_params["name"])
+
+
+async def stop_interface(request: Request, agent: AgentState) -> dict[str, bool]:
+    await agent.interfaces.stop(request.path_params["name"])
+    return {"stopped": True}
+
+
+async def call_interface(request: Request, agent: AgentState) -> Response:
+    worker = agent.interfaces.get(request.path_params["name"])
+    body = await _body(request, InterfaceCallRequest)
+    result = await worker.call(request.path_params["function"], body.arguments, body.timeout)
+    return Response(result.model_dump_json(), media_type="application/json")
+
+
 async def shutdown(request: Request, agent: AgentState) -> dict[str, bool]:
     await agent.shutdown()
     stop = request.app.state.stop
@@ -423,6 +472,11 @@ def create_app(agent: AgentState, token: str, stop: Callable[[], None],
         Route("/files", _handler(write_file), methods=["PUT"]),
         Route("/files/list", _handler(list_files), methods=["GET"]),
         Route("/files/raw", _handler(upload_file), methods=["PUT"]),
+        Route("/interfaces", _handler(list_interfaces), methods=["GET"]),
+        Route("/interfaces", _handler(serve_interface), methods=["POST"]),
+        Route("/interfaces/{name}", _handler(stop_interface), methods=["DELETE"]),
+        Route("/interfaces/{name}/reload", _handler(reload_interface), methods=["POST"]),
+        Route("/interfaces/{name}/call/{function}", _handler(call_interface), methods=["POST"]),
         Route("/shutdown", _handler(shutdown), methods=["POST"]),
     ]
 
@@ -436,5 +490,5 @@ def create_app(agent: AgentState, token: str, stop: Callable[[], None],
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.agent = agent
     app.state.stop = stop
-    return BearerAuth(app, token)
+    return BearerAuth(app, token, agent.interfaces)
 

@@ -3,8 +3,16 @@ from __future__ import annotations
 import pytest
 import torch
 from torch import nn
-from transformers import (Gemma2Config, Gemma2ForCausalLM, MistralConfig, MistralForCausalLM, Qwen2Config,
-                          Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM)
+from transformers import (
+    Gemma2Config,
+    Gemma2ForCausalLM,
+    MistralConfig,
+    MistralForCausalLM,
+    Qwen2Config,
+    Qwen2ForCausalLM,
+    Qwen3Config,
+    Qwen3ForCausalLM,
+)
 
 from toolkit import get_final_norm, get_layers, get_unembedding, hidden_size, num_layers
 from toolkit.layers import layer_output_tensor, replace_layer_output

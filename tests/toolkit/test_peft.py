@@ -10,8 +10,20 @@ import pytest
 import torch
 from peft import LoraConfig, get_peft_model
 
-from toolkit import (activation_patching, generate, get_activations, get_final_norm, get_layers, hidden_size,
-                     introspection_trials, logit_lens, mean_diff_vector, num_layers, steer, unwrap_model)
+from toolkit import (
+    activation_patching,
+    generate,
+    get_activations,
+    get_final_norm,
+    get_layers,
+    hidden_size,
+    introspection_trials,
+    logit_lens,
+    mean_diff_vector,
+    num_layers,
+    steer,
+    unwrap_model,
+)
 
 from .conftest import PROMPTS, left_padded, reference_forward, tiny_gpt2, tiny_llama
 

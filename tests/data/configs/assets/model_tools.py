@@ -1,0 +1,1 @@
+"""An interface used by the config tests."""
