@@ -34,14 +34,24 @@ def _serve(args: argparse.Namespace) -> int:
     if args.port:
         overrides["http_port"] = args.port
     settings = Settings(**overrides)
+    experiment = None
+    if args.experiment:
+        from seer_mcp.config import ExperimentConfig
+        from seer_mcp.errors import InvalidRequest
+
+        try:
+            experiment = ExperimentConfig.load(args.experiment)
+        except InvalidRequest as exc:
+            print(f"seer-mcp: {exc}", file=sys.stderr)
+            return 2
     if not args.http:
-        asyncio.run(build_server(settings).run_stdio_async(show_banner=False))
+        asyncio.run(build_server(settings, experiment=experiment).run_stdio_async(show_banner=False))
         return 0
 
     from seer_mcp.http_auth import SingleTokenVerifier, http_token
 
     token = http_token(settings)
-    server = build_server(settings, auth=SingleTokenVerifier(token))
+    server = build_server(settings, auth=SingleTokenVerifier(token), experiment=experiment)
     url = f"http://{settings.http_host}:{settings.http_port}/mcp"
     print(f"seer-mcp {__version__} serving streamable HTTP at {url}\n"
           f"bearer token: {token}\n"
@@ -139,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--http", action="store_true", help="speak streamable HTTP instead of stdio")
     serve.add_argument("--host", help="HTTP address (default 127.0.0.1, SEER_HTTP_HOST)")
     serve.add_argument("--port", type=int, help="HTTP port (default 8765, SEER_HTTP_PORT)")
+    serve.add_argument("--experiment", metavar="CONFIG",
+                       help="operator mode: set up CONFIG's sandbox, session and interfaces at start and show "
+                            "the agent only the tools the config allows")
     serve.set_defaults(func=_serve)
 
     ls = sub.add_parser("ls", help="list recorded sandboxes")
