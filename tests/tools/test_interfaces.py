@@ -16,7 +16,8 @@ from fastmcp.exceptions import ToolError
 
 from seer_mcp.server import build_server
 from seer_mcp.settings import Settings
-from tests.conftest import open_session, text_of
+from tests.conftest import REPO, open_session, text_of
+from tests.toolkit.conftest import build_tokenizer, tiny_llama
 
 pytestmark = pytest.mark.slow
 
@@ -257,3 +258,17 @@ def _constant(source: str, name: str) -> str:
         if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == name for t in node.targets):
             return ast.literal_eval(node.value)
     raise AssertionError(f"{name} not in the client source")
+
+
+async def test_the_readme_interface_example_works(client: Client, tmp_path: Path) -> None:
+    readme = (REPO / "README.md").read_text()
+    example = readme.split("# interfaces/embedding.py\n", 1)[1].split("```", 1)[0]
+    model_dir = tmp_path / "tiny"
+    tiny_llama().save_pretrained(model_dir)
+    build_tokenizer().save_pretrained(model_dir)
+    await client.call_tool("create_sandbox", {"models": [{"name": str(model_dir), "preload": False}]})
+    await client.call_tool("serve_interface", {"name": "embedding", "code": example})
+    norm = (await client.call_tool("embedding_embedding_norm", {"text": "the cat"})).structured_content["result"]
+    assert isinstance(norm, float) and norm > 0
+    size = await client.call_tool("embedding_vocabulary_size", {})
+    assert size.structured_content["result"] == len(build_tokenizer())
