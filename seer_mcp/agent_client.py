@@ -206,6 +206,9 @@ class SandboxAgentClient:
     async def upload(self, path: str, data: bytes) -> FileEntry:
         return await self._call("PUT", "/files/raw", FileEntry, params={"path": path}, content=data)
 
+    async def download(self, path: str) -> bytes:
+        return await self._request("GET", "/files/raw", params={"path": path}, timeout=600.0)
+
     async def list_files(self, path: str) -> FileList:
         return await self._call("GET", "/files/list", FileList, params={"path": path})
 

@@ -26,6 +26,7 @@ from seer_mcp.fileio import write_atomically
 from seer_mcp.models import ResolvedModel, model_info_code, model_info_text, preload_code
 from seer_mcp.served_interfaces import ServedInterfaces
 from seer_mcp.settings import Settings
+from seer_mcp.snapshots import Snapshots
 from seer_mcp.spec import SandboxSpec
 from seer_mcp.state import FAILED, RUNNING, TERMINATED, SandboxRecord, SessionRecord, StateStore
 from seer_mcp.wire import CellResult, ExecResult, FileContent, FileEntry, FileList, NotebookPage, StartSessionRequest
@@ -59,6 +60,7 @@ class SandboxManager:
         self._wake = asyncio.Event()
         self._reaper: asyncio.Task[None] | None = None
         self.interfaces = ServedInterfaces(self)
+        self.snapshots = Snapshots(self)
 
     # ----- lifecycle -------------------------------------------------------
 
@@ -132,17 +134,23 @@ class SandboxManager:
     async def create_sandbox(self, spec: SandboxSpec, progress: ProgressFn = no_progress,
                              host_roots: list[Path] | None = None) -> dict[str, Any]:
         """Starts a sandbox. `host_roots` widens where workspace files may come from (an operator's config)."""
+        self.backend(spec.backend)  # an unknown backend fails before any host file is read
+        # Host paths are checked and read before anything starts: a bad one costs nothing.
+        roots = self.settings.allowed_host_roots + (host_roots or [])
+        workspace = await asyncio.to_thread(prepare_workspace, spec.workspace, roots)
+        return await self.launch(spec, workspace, progress)
+
+    async def launch(self, spec: SandboxSpec, workspace: PreparedWorkspace, progress: ProgressFn = no_progress,
+                     restore: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Starts a sandbox with a prepared workspace, or from a snapshot's saved state (`restore`)."""
         backend = self.backend(spec.backend)
         sandbox_id = f"sb-{secrets.token_hex(4)}"
         token = secrets.token_urlsafe(32)
         outputs = self.settings.outputs_dir / (f"{spec.name}-{sandbox_id}" if spec.name else sandbox_id)
         outputs.mkdir(parents=True, exist_ok=True)
-        # Host paths are checked and read before anything starts: a bad one costs nothing.
-        roots = self.settings.allowed_host_roots + (host_roots or [])
-        workspace = await asyncio.to_thread(prepare_workspace, spec.workspace, roots)
         await progress(0, 3, f"starting {spec.backend} sandbox {sandbox_id}")
         try:
-            started = await backend.start(StartRequest(sandbox_id, spec, token, outputs, progress))
+            started = await backend.start(StartRequest(sandbox_id, spec, token, outputs, progress, restore))
         except BaseException:
             with contextlib.suppress(OSError):
                 outputs.rmdir()  # only if nothing was written there
@@ -264,9 +272,14 @@ class SandboxManager:
 
     # ----- sessions --------------------------------------------------------
 
-    async def start_session(self, sandbox_id: str | None, name: str | None = None) -> dict[str, Any]:
+    async def start_session(self, sandbox_id: str | None, name: str | None = None,
+                            kind: str = "notebook") -> dict[str, Any]:
         live = self.sandbox(sandbox_id)
         session_id = f"ses-{secrets.token_hex(6)}"
+        if kind == "cli":
+            return await self._start_shell(live, session_id, name)
+        if kind != "notebook":
+            raise InvalidRequest(f"session kind must be 'notebook' or 'cli', not {kind!r}")
         spec = SandboxSpec.model_validate(live.record.spec)
         models = [ResolvedModel.from_record(m) for m in live.record.handle.get("models", [])]
         preloaded = [m for m in models if m.spec.preload] if spec.workspace.preload_models else []
@@ -289,12 +302,25 @@ class SandboxManager:
         self.store.put_session(record)
         return self.describe_session(record)
 
+    async def _start_shell(self, live: LiveSandbox, session_id: str, name: str | None) -> dict[str, Any]:
+        async with self.using(live) as client:
+            info = await client.start_session(StartSessionRequest(name=name, session_id=session_id, kind="cli"))
+        mirror = info.mirror_path or str(Path(live.record.outputs_path) / Path(info.notebook_path).name)
+        record = SessionRecord(session_id=session_id, sandbox_id=live.record.sandbox_id, name=info.name, kind="cli",
+                               notebook_path=info.notebook_path, mirror_path=mirror)
+        self._sessions[session_id] = record
+        self.store.put_session(record)
+        return self.describe_session(record)
+
     def describe_session(self, record: SessionRecord) -> dict[str, Any]:
         live = self._live[record.sandbox_id]
+        path = str(Path(live.record.workspace_path) / record.notebook_path)
+        if record.kind == "cli":
+            return {"session_id": record.session_id, "sandbox_id": record.sandbox_id, "name": record.name,
+                    "kind": "cli", "transcript_path": path, "transcript_copy": record.mirror_path}
         return {
             "session_id": record.session_id, "sandbox_id": record.sandbox_id, "name": record.name,
-            "notebook_path": str(Path(live.record.workspace_path) / record.notebook_path),
-            "notebook_copy": record.mirror_path,
+            "kind": "notebook", "notebook_path": path, "notebook_copy": record.mirror_path,
             "model_info": record.model_info,
             "library_docs": self.library_docs(record.sandbox_id),
         }
@@ -317,6 +343,9 @@ class SandboxManager:
             if record is None:
                 raise NotFound(f"no session {session_id!r}; list_sandboxes shows each sandbox's sessions")
         return record, self.sandbox(record.sandbox_id)
+
+    def sessions_of(self, sandbox_id: str) -> list[SessionRecord]:
+        return [s for s in self._sessions.values() if s.sandbox_id == sandbox_id]
 
     def list_sessions(self) -> list[dict[str, Any]]:
         return [self.describe_session(s) for s in self._sessions.values()]

@@ -12,7 +12,7 @@ from seer_mcp.config import ExperimentConfig
 from seer_mcp.experiment import provision
 from seer_mcp.manager import SandboxManager
 from seer_mcp.settings import Settings
-from seer_mcp.tools import cells, files, interfaces, sandboxes
+from seer_mcp.tools import cells, files, interfaces, sandboxes, snapshots
 
 INSTRUCTIONS = """\
 seer-mcp runs Python experiments in sandboxes, as Jupyter notebooks.
@@ -72,4 +72,5 @@ def build_server(settings: Settings | None = None, auth: Any = None,
     cells.register(mcp)
     files.register(mcp)
     interfaces.register(mcp)
+    snapshots.register(mcp)
     return mcp

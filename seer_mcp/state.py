@@ -41,6 +41,11 @@ CREATE TABLE IF NOT EXISTS sessions (
     created_at REAL NOT NULL,
     model_info TEXT NOT NULL DEFAULT ''
 );
+CREATE TABLE IF NOT EXISTS snapshots (
+    snapshot_id TEXT PRIMARY KEY,
+    created_at REAL NOT NULL,
+    data TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS interfaces (
     name TEXT PRIMARY KEY,
     sandbox_id TEXT NOT NULL REFERENCES sandboxes(sandbox_id) ON DELETE CASCADE,
@@ -112,6 +117,27 @@ class InterfaceRecord:
     env: dict[str, str] = field(default_factory=dict)
     client_paths: list[str] = field(default_factory=list)  # where library clients were written
     created_at: float = field(default_factory=time.time)
+
+
+@dataclass
+class SnapshotRecord:
+    """A sandbox's saved state: the backend's data to start from, and what to rebuild around it."""
+
+    snapshot_id: str
+    label: str | None
+    sandbox_id: str  # the sandbox it was taken from
+    backend: str
+    spec: dict[str, Any]
+    data: dict[str, Any]  # what Backend.snapshot returned
+    workspace: dict[str, Any]  # libraries' modules and docs, skills: the files are in the snapshot already
+    sessions: list[dict[str, Any]]  # name, kind, notebook_path of each session open at the time
+    created_at: float = field(default_factory=time.time)
+
+    def public(self) -> dict[str, Any]:
+        return {"snapshot_id": self.snapshot_id, "label": self.label, "sandbox_id": self.sandbox_id,
+                "backend": self.backend, "created_at": self.created_at,
+                "notebooks": [s["notebook_path"] for s in self.sessions if s["kind"] == "notebook"],
+                **({"size_bytes": self.data["size_bytes"]} if "size_bytes" in self.data else {})}
 
 
 class StateStore:
@@ -195,6 +221,27 @@ class StateStore:
     def delete_sessions_of(self, sandbox_id: str) -> None:
         with self._lock:
             self._db.execute("DELETE FROM sessions WHERE sandbox_id = ?", (sandbox_id,))
+
+    # snapshots
+
+    def put_snapshot(self, record: SnapshotRecord) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO snapshots (snapshot_id, created_at, data) VALUES (?, ?, ?)",
+                             (record.snapshot_id, record.created_at, json.dumps(asdict(record))))
+
+    def snapshots(self) -> list[SnapshotRecord]:
+        with self._lock:
+            rows = self._db.execute("SELECT data FROM snapshots ORDER BY created_at").fetchall()
+        return [SnapshotRecord(**json.loads(row["data"])) for row in rows]
+
+    def snapshot(self, snapshot_id: str) -> SnapshotRecord | None:
+        with self._lock:
+            row = self._db.execute("SELECT data FROM snapshots WHERE snapshot_id = ?", (snapshot_id,)).fetchone()
+        return SnapshotRecord(**json.loads(row["data"])) if row else None
+
+    def delete_snapshot(self, snapshot_id: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM snapshots WHERE snapshot_id = ?", (snapshot_id,))
 
     # interfaces
 

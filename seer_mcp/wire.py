@@ -34,8 +34,12 @@ class MarkdownRequest(BaseModel):
     content: str
 
 
+SessionKind = Literal["notebook", "cli"]
+
+
 class StartSessionRequest(BaseModel):
     name: str | None = None
+    kind: SessionKind = "notebook"  # "cli": a persistent shell; the code fields below are for notebooks
     session_id: str | None = None
     model_code: str | None = None  # loads the models; kept out of the notebook unless show_model_code
     show_model_code: bool = False
@@ -46,7 +50,8 @@ class StartSessionRequest(BaseModel):
 class SessionInfo(BaseModel):
     session_id: str
     name: str
-    notebook_path: str  # inside the sandbox
+    kind: SessionKind = "notebook"
+    notebook_path: str  # inside the sandbox; a cli session's transcript
     mirror_path: str | None = None  # on the server host, when the agent writes one
     kernel_status: Literal["idle", "busy", "dead", "starting"] = "idle"
     init_output: str = ""

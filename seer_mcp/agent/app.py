@@ -30,6 +30,7 @@ from seer_mcp.agent.interfaces import InterfaceDeadError, InterfaceLoadError, In
 from seer_mcp.agent.kernels import KernelDeadError, KernelSession, write_kernelspec
 from seer_mcp.agent.notebooks import NotebookFile
 from seer_mcp.agent.shell import run_command
+from seer_mcp.agent.shell_session import ShellSession
 from seer_mcp.wire import (
     AgentError,
     AgentHealth,
@@ -91,35 +92,50 @@ class AgentState:
         self.layout = layout
         self.kernel_env = kernel_env
         self.mirror_dir = mirror_dir
-        self.sessions: dict[str, KernelSession] = {}
+        self.sessions: dict[str, KernelSession | ShellSession] = {}
         self._cells: set[asyncio.Task[Any]] = set()
         self._spare: asyncio.Task[KernelSession] | None = None
         self.interfaces = InterfaceRegistry(layout.workspace, layout.logs, kernel_env)
         write_kernelspec(layout.kernelspecs)
 
-    def info(self, session: KernelSession) -> SessionInfo:
+    def info(self, session: KernelSession | ShellSession) -> SessionInfo:
+        if isinstance(session, ShellSession):
+            return session.info(self.layout.workspace)
         assert session.notebook is not None
         mirror = session.notebook.mirror_path
         return SessionInfo(session_id=session.session_id, name=session.name,
                            notebook_path=str(session.notebook.path.relative_to(self.layout.workspace)),
                            mirror_path=str(mirror) if mirror else None, kernel_status=session.status)
 
-    def session(self, session_id: str) -> KernelSession:
+    def session(self, session_id: str) -> KernelSession | ShellSession:
         try:
             return self.sessions[session_id]
         except KeyError:
             raise LookupError(f"no session {session_id!r} in this sandbox") from None
 
+    def notebook_session(self, session_id: str) -> KernelSession:
+        session = self.session(session_id)
+        if isinstance(session, ShellSession):
+            raise ValueError(f"session {session_id!r} is a shell (cli) session: it runs commands with execute_code "
+                             "and keeps a transcript, not notebook cells")
+        return session
+
+    def _free_name(self, name: str, suffix: str) -> str:
+        filename = f"{name}{suffix}"
+        counter = 2
+        while (self.layout.notebooks / filename).exists():
+            filename = f"{name}-{counter}{suffix}"
+            counter += 1
+        return filename
+
     async def start_session(self, request: StartSessionRequest) -> SessionInfo:
         session_id = request.session_id or f"ses-{uuid.uuid4().hex[:12]}"
         if session_id in self.sessions:
             raise ValueError(f"session {session_id!r} already exists")
+        if request.kind == "cli":
+            return self._start_shell(session_id, request)
         name = _safe_name(request.name or "notebook")
-        filename = f"{name}.ipynb"
-        counter = 2
-        while (self.layout.notebooks / filename).exists():
-            filename = f"{name}-{counter}.ipynb"
-            counter += 1
+        filename = self._free_name(name, ".ipynb")
         mirror = self.mirror_dir / filename if self.mirror_dir else None
         # Created before the first await, so a concurrent start_session sees the name as taken.
         notebook = NotebookFile(self.layout.notebooks / filename, mirror)
@@ -150,6 +166,16 @@ class AgentState:
         info = self.info(kernel)
         info.init_output = init_output
         return info
+
+    def _start_shell(self, session_id: str, request: StartSessionRequest) -> SessionInfo:
+        name = _safe_name(request.name or "shell")
+        filename = self._free_name(name, ".transcript.txt")
+        shell = ShellSession(session_id, request.name or name, self.layout.workspace, self.kernel_env,
+                             self.layout.root / "shells" / session_id, self.layout.notebooks / filename,
+                             self.mirror_dir / filename if self.mirror_dir else None)
+        shell.start()
+        self.sessions[session_id] = shell
+        return self.info(shell)
 
     def prewarm(self) -> None:
         """Start a spare kernel now, so the first session does not wait for one."""
@@ -198,7 +224,8 @@ class AgentState:
         self.sessions.clear()
 
     def kernel_pids(self) -> list[int]:
-        return [pid for s in self.sessions.values() if (pid := s.kernel_pid) is not None]
+        return [pid for s in self.sessions.values()
+                if isinstance(s, KernelSession) and (pid := s.kernel_pid) is not None]
 
 
 def _safe_name(name: str) -> str:
@@ -302,7 +329,7 @@ async def end_session(request: Request, agent: AgentState) -> dict[str, bool]:
     return {"ended": True}
 
 
-async def _cell_reply(agent: AgentState, session: KernelSession, code: str, timeout: float | None,
+async def _cell_reply(agent: AgentState, session: KernelSession | ShellSession, code: str, timeout: float | None,
                       replace_index: int | None = None) -> Response:
     """A quick cell's result as plain JSON; a slow cell's as JSON lines: progress, then the result.
 
@@ -351,7 +378,7 @@ async def execute(request: Request, agent: AgentState) -> Response:
 
 
 async def edit_cell(request: Request, agent: AgentState) -> Response:
-    session = agent.session(request.path_params["session_id"])
+    session = agent.notebook_session(request.path_params["session_id"])
     body = await _body(request, EditCellRequest)
     cells = session.notebook.cell_count
     if body.cell_index >= cells:
@@ -364,7 +391,7 @@ async def edit_cell(request: Request, agent: AgentState) -> Response:
 
 
 async def add_markdown(request: Request, agent: AgentState) -> MarkdownResult:
-    session = agent.session(request.path_params["session_id"])
+    session = agent.notebook_session(request.path_params["session_id"])
     body = await _body(request, MarkdownRequest)
     return MarkdownResult(cell_index=session.notebook.append_markdown(body.content))
 
@@ -382,7 +409,7 @@ async def restart(request: Request, agent: AgentState) -> SessionInfo:
 
 
 async def notebook_page(request: Request, agent: AgentState) -> Any:
-    session = agent.session(request.path_params["session_id"])
+    session = agent.notebook_session(request.path_params["session_id"])
     start = int(request.query_params.get("start", 0))
     limit = int(request.query_params.get("limit", 20))
     if start < 0 or limit < 1:
@@ -394,6 +421,8 @@ async def notebook_page(request: Request, agent: AgentState) -> Any:
 
 async def notebook_file(request: Request, agent: AgentState) -> Response:
     session = agent.session(request.path_params["session_id"])
+    if isinstance(session, ShellSession):
+        return Response(session.transcript_bytes(), media_type="text/plain; charset=utf-8")
     return Response(session.notebook.path.read_bytes(), media_type="application/x-ipynb+json")
 
 
@@ -415,6 +444,14 @@ async def write_file(request: Request, agent: AgentState) -> Any:
 async def upload_file(request: Request, agent: AgentState) -> Any:
     """Raw bytes to a workspace path: how the server places libraries and host files."""
     return files.write_bytes(agent.layout.workspace, request.query_params.get("path", ""), await request.body())
+
+
+async def download_file(request: Request, agent: AgentState) -> Response:
+    """A workspace file's bytes, whatever their size: how the server reads notebooks back."""
+    target = files.confine(agent.layout.workspace, request.query_params.get("path", ""))
+    if not target.is_file():
+        raise FileNotFoundError(f"no file {request.query_params.get('path')!r} in the sandbox")
+    return Response(target.read_bytes(), media_type="application/octet-stream")
 
 
 async def list_files(request: Request, agent: AgentState) -> Any:
@@ -472,6 +509,7 @@ def create_app(agent: AgentState, token: str, stop: Callable[[], None],
         Route("/files", _handler(write_file), methods=["PUT"]),
         Route("/files/list", _handler(list_files), methods=["GET"]),
         Route("/files/raw", _handler(upload_file), methods=["PUT"]),
+        Route("/files/raw", _handler(download_file), methods=["GET"]),
         Route("/interfaces", _handler(list_interfaces), methods=["GET"]),
         Route("/interfaces", _handler(serve_interface), methods=["POST"]),
         Route("/interfaces/{name}", _handler(stop_interface), methods=["DELETE"]),

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable, ClassVar
 
+from seer_mcp.errors import InvalidRequest
 from seer_mcp.settings import Settings
 from seer_mcp.spec import SandboxSpec
 
@@ -50,6 +51,7 @@ class StartRequest:
     token: str
     outputs_dir: Path  # where this sandbox's notebooks are mirrored on the server's host
     progress: ProgressFn = no_progress
+    restore: dict[str, Any] | None = None  # what `Backend.snapshot` returned: start from that state
 
 
 class Backend(abc.ABC):
@@ -78,6 +80,18 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     async def is_alive(self, handle: dict[str, Any]) -> bool:
         """Called at server start to decide between re-attaching and cleaning up."""
+
+    async def snapshot(self, handle: dict[str, Any], snapshot_id: str, progress: ProgressFn = no_progress
+                       ) -> dict[str, Any]:
+        """Called for `snapshot_sandbox`: capture the sandbox's files; returns JSON-safe data that
+        `start` (as `StartRequest.restore`) and `delete_snapshot` understand.
+
+        Raises `InvalidRequest` when this backend cannot take snapshots.
+        """
+        raise InvalidRequest(f"the {self.name} backend cannot take snapshots")
+
+    async def delete_snapshot(self, data: dict[str, Any]) -> None:
+        """Called for `delete_snapshot`: free what `snapshot` stored. Must not raise if it is gone."""
 
     def address(self, handle: dict[str, Any], token: str) -> AgentAddress:
         """Called when re-attaching: the agent's address from a saved handle."""

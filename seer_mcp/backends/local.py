@@ -23,7 +23,7 @@ from typing import Any
 
 import psutil
 
-from seer_mcp.backends.base import Backend, StartedSandbox, StartRequest
+from seer_mcp.backends.base import Backend, ProgressFn, StartedSandbox, StartRequest, no_progress
 from seer_mcp.errors import InvalidRequest, SandboxStartError
 from seer_mcp.models import ModelCache, ResolvedModel, build_hidden_copy
 from seer_mcp.settings import Settings
@@ -95,6 +95,9 @@ class LocalBackend(Backend):
                                   "socket": str(runtime / "agent.sock")}
         try:
             models = await self._resolve_models(request, root / "models")
+            if request.restore is not None:
+                await request.progress(0, None, "copying the snapshot's files into the sandbox")
+                await asyncio.to_thread(_copy_saved_state, Path(request.restore["path"]), root)
             await self._install_packages(request, site_dir, root / "logs")
             handle["pid"] = await self._spawn_agent(request, root, runtime, site_dir)
         except BaseException:
@@ -199,9 +202,42 @@ class LocalBackend(Backend):
         if runtime and not runtime.startswith(handle.get("root", "\0")):
             shutil.rmtree(runtime, ignore_errors=True)
 
+    async def snapshot(self, handle: dict[str, Any], snapshot_id: str, progress: ProgressFn = no_progress
+                       ) -> dict[str, Any]:
+        """A copy of the sandbox's workspace (notebooks included) and its installed packages."""
+        dest = self.settings.state_dir / "snapshots" / snapshot_id
+        await progress(0, None, "copying the sandbox's workspace")
+        try:
+            size = await asyncio.to_thread(_copy_saved_state, Path(handle["root"]), dest)
+        except BaseException:
+            shutil.rmtree(dest, ignore_errors=True)
+            raise
+        return {"path": str(dest), "size_bytes": size}
+
+    async def delete_snapshot(self, data: dict[str, Any]) -> None:
+        if data.get("path"):
+            await asyncio.to_thread(shutil.rmtree, data["path"], True)
+
     async def is_alive(self, handle: dict[str, Any]) -> bool:
         agent = _agent_process(handle)
         return agent is not None and Path(handle.get("socket", "")).exists()
+
+
+_SAVED_DIRS = ("workspace", "site-packages")  # models come back from the cache; logs and sockets don't matter
+
+
+def _copy_saved_state(source: Path, dest: Path) -> int:
+    """Copies what a snapshot keeps from one sandbox root to another; returns the bytes copied.
+
+    Real copies, not hard links: a file changed in place later must not change the snapshot.
+    Notebooks are replaced by rename when saved, so a copy never catches one half-written.
+    """
+    total = 0
+    for name in _SAVED_DIRS:
+        if (source / name).is_dir():
+            shutil.copytree(source / name, dest / name, symlinks=True, dirs_exist_ok=True)
+            total += sum(f.stat().st_size for f in (dest / name).rglob("*") if f.is_file() and not f.is_symlink())
+    return total
 
 
 def _agent_process(handle: dict[str, Any]) -> psutil.Process | None:

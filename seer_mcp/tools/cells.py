@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import mcp_types
 from fastmcp import Context, FastMCP
@@ -46,8 +46,9 @@ def _cell_result(ctx: Context, result: CellResult, session: SessionRecord) -> To
         structured["message"] = result.message
         content.append(mcp_types.TextContent(type="text", text=f"[{result.status}] {result.message}"))
     if not content:
-        content.append(mcp_types.TextContent(
-            type="text", text=f"[cell {result.cell_index} ran, execution_count {result.execution_count}: no output]"))
+        done = (f"command {result.execution_count} exited 0" if session.kind == "cli"
+                else f"cell {result.cell_index} ran, execution_count {result.execution_count}")
+        content.append(mcp_types.TextContent(type="text", text=f"[{done}: no output]"))
     return ToolResult(content=content, structured_content=structured, is_error=result.status != "ok")
 
 
@@ -74,14 +75,18 @@ def register(mcp: FastMCP) -> None:
         sandbox_id: Annotated[str | None, Field(
             description="The sandbox; may be left out when exactly one is running.")] = None,
         name: Annotated[str | None, Field(description="Names the notebook file, e.g. 'probing'.")] = None,
+        kind: Annotated[Literal["notebook", "cli"], Field(
+            description="'notebook': a Jupyter kernel. 'cli': a persistent bash shell.")] = "notebook",
     ) -> dict[str, Any]:
         """Start a Jupyter kernel in a sandbox. Its cells are saved to a .ipynb notebook.
 
         The sandbox's models are already loaded in it. Returns session_id, notebook_path and
         model_info (variable names, layers, hidden size, dtype, device). Variables persist
-        across execute_code calls.
+        across execute_code calls. With kind='cli' the session is a shell instead: execute_code
+        runs bash commands in it, and the working directory, variables, functions and aliases
+        carry over from one command to the next; a transcript is saved next to the notebooks.
         """
-        return await manager_of(ctx).start_session(sandbox_id, name)
+        return await manager_of(ctx).start_session(sandbox_id, name, kind)
 
     @mcp.resource("seer://sessions/{session_id}/model-info", mime_type="text/markdown",
                   description="The models preloaded in a session: variables, layers, hidden size, dtype, device.")
@@ -99,6 +104,7 @@ def register(mcp: FastMCP) -> None:
         State persists between cells. You see stdout/stderr, the last expression's value, plots as
         images, and errors with their traceback. Long output is cut to its head and tail; the whole
         output stays in the notebook. A cell past its timeout is interrupted (variables survive).
+        In a cli session, `code` is a bash command line instead; a non-zero exit status is an error.
         """
         manager = manager_of(ctx)
         effective = timeout or manager.settings.cell_timeout
