@@ -178,7 +178,8 @@ class SandboxManager:
             await self.terminate_sandbox(sandbox_id, detail="placing the workspace failed")
             raise
         await progress(3, 3, f"sandbox {sandbox_id} is ready")
-        return {**record.public(), "models": [ResolvedModel.from_record(m).public() for m in started.models]}
+        return {**record.public(), "models": [ResolvedModel.from_record(m).public() for m in started.models],
+                **({"debug_url": handle["debug_url"]} if handle.get("debug_url") else {})}
 
     def list_sandboxes(self, include_ended: bool = False) -> list[dict[str, Any]]:
         records = self.store.sandboxes() if include_ended else [live.record for live in self._live.values()]

@@ -66,6 +66,14 @@ class Settings(BaseSettings):
         default_factory=lambda: [Path.cwd()],
         description="Host folders whose files a sandbox's workspace may copy in (JSON list); default: the "
                     "server's working directory.")
+    modal_app: str = Field(default="seer-mcp", description="The Modal app that holds this server's sandboxes.")
+    modal_root: str = Field(default="/", description="Root of the filesystem inside Modal containers (tests "
+                                                     "point it elsewhere; '{sandbox_id}' is filled in).")
+    modal_start_timeout: float = Field(default=900, gt=0,
+                                       description="Seconds for a Modal sandbox (image build included) to come up.")
+    agent_secrets: list[str] = Field(default_factory=list,
+                                     description="Secrets an agent may name in create_sandbox (JSON list); "
+                                                 "configs may name any.")
     terminate_on_exit: bool = Field(default=True,
                                     description="Terminate local sandboxes when the server exits cleanly.")
 

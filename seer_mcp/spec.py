@@ -51,6 +51,36 @@ class ModelSpec(BaseModel):
 
 
 
+GPU_TYPES = ("T4", "L4", "A10G", "L40S", "A100", "A100-40GB", "A100-80GB", "H100", "H200", "B200")
+
+
+class RepoSpec(BaseModel):
+    """A git repository cloned into the workspace when the sandbox is built."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(description="'org/name' on GitHub, or a full git URL.")
+    name: str | None = Field(default=None, description="Folder under the workspace; default: the repo's name.")
+    install: str | None = Field(default=None, description="Run in the clone after cloning, e.g. 'pip install -e .'.")
+    dockerfile: str | None = Field(default=None, description="A host Dockerfile to build the image from (Modal).")
+
+    @property
+    def clone_url(self) -> str:
+        if re.match(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", self.url):
+            return f"https://github.com/{self.url}.git"
+        return self.url
+
+    @property
+    def folder(self) -> str:
+        return self.name or self.url.rstrip("/").split("/")[-1].removesuffix(".git")
+
+    @model_validator(mode="after")
+    def _safe_folder(self) -> "RepoSpec":
+        if not re.match(r"^[A-Za-z0-9_.-]+$", self.folder) or self.folder in (".", ".."):
+            raise ValueError(f"repo folder {self.folder!r} must be a plain folder name; set name")
+        return self
+
+
 class SandboxSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -65,6 +95,15 @@ class SandboxSpec(BaseModel):
     idle_timeout: float | None = Field(default=None, gt=0,
                                        description="Seconds without use after which it is terminated.")
     models: list[ModelSpec] = Field(default_factory=list, description="Models downloaded, cached and preloaded.")
+    system_packages: list[str] = Field(default_factory=list, description="apt packages (Modal images; checked "
+                                                                         "as installed on the local backend).")
+    repos: list[RepoSpec] = Field(default_factory=list, description="git repos cloned into the workspace.")
+    secrets: list[str] = Field(default_factory=list, description="Names of secrets for the sandbox's environment: "
+                                                                 "Modal secrets, or variables of the operator's "
+                                                                 "environment / .env.")
+    python_version: str | None = Field(default=None, description="Python of a Modal image, e.g. '3.11'; "
+                                                                 "default: the server's.")
+    debug: bool = Field(default=False, description="Modal: also serve JupyterLab behind a token, for a human.")
     workspace: WorkspaceSpec = Field(default_factory=WorkspaceSpec,
                                      description="Libraries, skills and host files for the agent.")
 
@@ -74,6 +113,28 @@ class SandboxSpec(BaseModel):
         if len(names) != len(set(names)):
             raise ValueError(f"models need distinct var_name values, got {names}")
         return self
+
+    @field_validator("gpu")
+    @classmethod
+    def _known_gpu(cls, value: str | None) -> str | None:
+        if value is not None and value.upper() not in GPU_TYPES:
+            raise ValueError(f"unknown gpu {value!r}; choose one of {', '.join(GPU_TYPES)}, or none for CPU")
+        return value.upper() if value is not None else None
+
+    @field_validator("secrets")
+    @classmethod
+    def _secret_names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not re.match(r"^[A-Za-z0-9_.-]+$", name):
+                raise ValueError(f"secret name {name!r} may only hold letters, digits, '_', '.' and '-'")
+        return value
+
+    @field_validator("python_version")
+    @classmethod
+    def _python_version(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^3\.\d{1,2}$", value):
+            raise ValueError(f"python_version {value!r} must look like '3.11'")
+        return value
 
     @field_validator("name")
     @classmethod

@@ -21,12 +21,16 @@ import uvicorn
 from seer_mcp.agent.app import AgentState, SandboxLayout, create_app
 
 TOKEN_ENV = "SEER_AGENT_TOKEN"
+DEBUG_TOKEN_ENV = "SEER_DEBUG_TOKEN"
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m seer_mcp.agent")
     parser.add_argument("--root", required=True, type=Path, help="the sandbox's root directory")
     parser.add_argument("--runtime-dir", type=Path, help="short directory for sockets (default ROOT/run)")
+    parser.add_argument("--workspace", type=Path, help="the agent's working directory (default ROOT/workspace)")
+    parser.add_argument("--debug-port", type=int,
+                        help="also serve JupyterLab here for a human, with the token from SEER_DEBUG_TOKEN")
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--socket", type=Path, help="serve on this Unix socket (mode 0600)")
     where.add_argument("--port", type=int, help="serve on this TCP port (behind a tunnel)")
@@ -58,8 +62,9 @@ def _tcp_listener(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def _serve(args: argparse.Namespace, token: str) -> None:
-    layout = SandboxLayout(root=args.root.resolve(), runtime=(args.runtime_dir or args.root / "run").resolve())
+async def _serve(args: argparse.Namespace, token: str, debug_token: str = "") -> None:
+    layout = SandboxLayout(root=args.root.resolve(), runtime=(args.runtime_dir or args.root / "run").resolve(),
+                           workspace_dir=args.workspace.resolve() if args.workspace else None)
     layout.create()
     if args.mirror_dir:
         args.mirror_dir.mkdir(parents=True, exist_ok=True)
@@ -85,17 +90,38 @@ async def _serve(args: argparse.Namespace, token: str) -> None:
                 f.write(json.dumps(ready) + "\n")
 
     config.app = create_app(agent, token, stop, on_ready=announce)
-    await server.serve(sockets=[sock])
+    watcher = await _start_jupyterlab(args, layout, debug_token) if args.debug_port else None
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        if watcher is not None and watcher.returncode is None:
+            watcher.terminate()
+            await watcher.wait()
+
+
+async def _start_jupyterlab(args: argparse.Namespace, layout: SandboxLayout,
+                            debug_token: str) -> asyncio.subprocess.Process | None:
+    """JupyterLab on the workspace, for a human to watch; its token never appears on a command line."""
+    if not debug_token:
+        logging.getLogger(__name__).error("--debug-port without SEER_DEBUG_TOKEN: not serving JupyterLab")
+        return None
+    env = {**os.environ, "JUPYTER_TOKEN": debug_token}
+    with open(layout.logs / "jupyterlab.log", "ab") as log_file:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "jupyterlab", "--no-browser", "--ip", args.host, "--port", str(args.debug_port),
+            "--ServerApp.root_dir", str(layout.workspace), "--allow-root",
+            env=env, cwd=layout.workspace, stdin=asyncio.subprocess.DEVNULL, stdout=log_file, stderr=log_file)
 
 
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(stream=sys.stderr, level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     token = os.environ.pop(TOKEN_ENV, "")
+    debug_token = os.environ.pop(DEBUG_TOKEN_ENV, "")
     if not token:
         sys.exit(f"{TOKEN_ENV} is not set: the agent refuses to serve without a token")
     args = _parse(argv)
-    asyncio.run(_serve(args, token))
+    asyncio.run(_serve(args, token, debug_token))
 
 
 if __name__ == "__main__":

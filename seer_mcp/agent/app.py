@@ -62,10 +62,11 @@ class SandboxLayout:
 
     root: Path
     runtime: Path  # sockets and connection files; kept short for AF_UNIX limits
+    workspace_dir: Path | None = None  # elsewhere than ROOT/workspace, e.g. /workspace on Modal
 
     @property
     def workspace(self) -> Path:
-        return self.root / "workspace"
+        return self.workspace_dir or self.root / "workspace"
 
     @property
     def notebooks(self) -> Path:

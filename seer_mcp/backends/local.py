@@ -14,8 +14,10 @@ import contextlib
 import importlib.metadata
 import logging
 import os
+import secrets as secrets_module
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 from pathlib import Path
@@ -24,6 +26,7 @@ from typing import Any
 import psutil
 
 from seer_mcp.backends.base import Backend, ProgressFn, StartedSandbox, StartRequest, no_progress
+from seer_mcp.backends.local_extras import check_host_fits, clone_repos, secret_values
 from seer_mcp.errors import InvalidRequest, SandboxStartError
 from seer_mcp.models import ModelCache, ResolvedModel, build_hidden_copy
 from seer_mcp.settings import Settings
@@ -83,6 +86,8 @@ class LocalBackend(Backend):
             raise InvalidRequest(
                 f"the local backend cannot provide a {request.spec.gpu} GPU: kernels see this machine's "
                 "devices as they are. Leave gpu unset, or use backend='modal' for a GPU sandbox.")
+        check_host_fits(request.spec)
+        secrets = secret_values(request.spec.secrets)
         root = self.settings.sandboxes_dir / request.sandbox_id
         root.mkdir(parents=True, exist_ok=True)
         root.chmod(0o700)
@@ -99,7 +104,18 @@ class LocalBackend(Backend):
                 await request.progress(0, None, "copying the snapshot's files into the sandbox")
                 await asyncio.to_thread(_copy_saved_state, Path(request.restore["path"]), root)
             await self._install_packages(request, site_dir, root / "logs")
-            handle["pid"] = await self._spawn_agent(request, root, runtime, site_dir)
+            if request.spec.repos:
+                await request.progress(0, None, f"cloning {len(request.spec.repos)} repo(s) into the workspace")
+                (root / "workspace").mkdir(exist_ok=True)
+                (root / "logs").mkdir(exist_ok=True)
+                await clone_repos(request.spec.repos, root / "workspace",
+                                  {**sandbox_env(request, site_dir), "PIP_TARGET": str(site_dir)},
+                                  root / "logs" / "repos.log")
+            if request.spec.debug:
+                handle["debug_port"] = _free_port()
+                handle["debug_token"] = secrets_module.token_urlsafe(24)
+                handle["debug_url"] = f"http://127.0.0.1:{handle['debug_port']}/lab?token={handle['debug_token']}"
+            handle["pid"] = await self._spawn_agent(request, root, runtime, site_dir, secrets, handle)
         except BaseException:
             await self.stop(handle)
             raise
@@ -149,16 +165,20 @@ class LocalBackend(Backend):
                 f"installing python_packages {missing} failed (pip exit {proc.returncode}):\n"
                 + "\n".join(tail) + "\nCheck the package names and versions, then create the sandbox again.")
 
-    async def _spawn_agent(self, request: StartRequest, root: Path, runtime: Path, site_dir: Path) -> int:
-        env = sandbox_env(request, site_dir)
+    async def _spawn_agent(self, request: StartRequest, root: Path, runtime: Path, site_dir: Path,
+                           secrets: dict[str, str], handle: dict[str, Any]) -> int:
+        env = {**sandbox_env(request, site_dir), **secrets}
         env["SEER_AGENT_TOKEN"] = request.token  # the agent removes it from its environment at once
+        debug = ["--debug-port", str(handle["debug_port"])] if handle.get("debug_port") else []
+        if debug:
+            env["SEER_DEBUG_TOKEN"] = handle["debug_token"]
         read_fd, write_fd = os.pipe()
         (root / "logs").mkdir(exist_ok=True)
         with open(root / "logs" / "agent.log", "ab") as agent_log:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "seer_mcp.agent", "--root", str(root), "--runtime-dir", str(runtime),
                 "--socket", str(runtime / "agent.sock"), "--mirror-dir", str(request.outputs_dir),
-                "--ready-fd", str(write_fd),
+                "--ready-fd", str(write_fd), *debug,
                 env=env, cwd=root, pass_fds=(write_fd,), start_new_session=True,
                 stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=agent_log,
             )
@@ -238,6 +258,12 @@ def _copy_saved_state(source: Path, dest: Path) -> int:
             shutil.copytree(source / name, dest / name, symlinks=True, dirs_exist_ok=True)
             total += sum(f.stat().st_size for f in (dest / name).rglob("*") if f.is_file() and not f.is_symlink())
     return total
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def _agent_process(handle: dict[str, Any]) -> psutil.Process | None:

@@ -8,7 +8,7 @@ from fastmcp import Context, FastMCP
 from pydantic import Field, ValidationError
 
 from seer_mcp.errors import InvalidRequest
-from seer_mcp.spec import ModelSpec, SandboxSpec
+from seer_mcp.spec import ModelSpec, RepoSpec, SandboxSpec
 from seer_mcp.tools.common import manager_of, model_errors, progress_of
 from seer_mcp.workspace import WorkspaceSpec
 
@@ -40,6 +40,15 @@ def register(mcp: FastMCP) -> None:
                         "(as `model`/`tokenizer`, or var_name).")] = None,
         workspace: Annotated[WorkspaceSpec | None, Field(
             description="Libraries (imported in every kernel), skill folders, host files and set-up code.")] = None,
+        system_packages: Annotated[list[str] | None, Field(
+            description="apt packages for a Modal image (the local backend checks they are installed).")] = None,
+        repos: Annotated[list[RepoSpec] | None, Field(
+            description="git repos cloned into the workspace, each with an optional install command.")] = None,
+        secrets: Annotated[list[str] | None, Field(
+            description="Names of secrets for the sandbox's environment, among those the operator allows.")] = None,
+        python_version: Annotated[str | None, Field(description="Python of a Modal image, e.g. '3.11'.")] = None,
+        debug: Annotated[bool, Field(description="Modal: also give a JupyterLab link (with a token) for a "
+                                                 "human to watch.")] = False,
     ) -> dict[str, Any]:
         """Create a sandbox: an isolated workspace where notebook kernels and shell commands run.
 
@@ -47,9 +56,16 @@ def register(mcp: FastMCP) -> None:
         Jupyter kernel, then execute_code to run cells. Terminate it when done.
         """
         manager = manager_of(ctx)
+        refused = sorted(set(secrets or []) - set(manager.settings.agent_secrets))
+        if refused:
+            allowed = ", ".join(manager.settings.agent_secrets) or "none"
+            raise InvalidRequest(f"secrets {refused} are not among those the operator lets an agent use "
+                                 f"({allowed}); the operator can add names to SEER_AGENT_SECRETS")
         spec = _spec(backend=backend or manager.settings.default_backend, name=name, gpu=gpu,
                      gpu_count=gpu_count, python_packages=python_packages or [], env=env or {},
-                     timeout=timeout, idle_timeout=idle_timeout, models=models or [], workspace=workspace or WorkspaceSpec())
+                     timeout=timeout, idle_timeout=idle_timeout, models=models or [],
+                     workspace=workspace or WorkspaceSpec(), system_packages=system_packages or [],
+                     repos=repos or [], secrets=secrets or [], python_version=python_version, debug=debug)
         return await manager.create_sandbox(spec, progress_of(ctx))
 
     @mcp.resource("seer://sandboxes/{sandbox_id}/library-docs", mime_type="text/markdown",
