@@ -51,6 +51,7 @@ _GROUPS: dict[str, tuple[str, ...]] = {
     "files": ("sandbox_exec", "read_file", "write_file", "list_files"),
     "interfaces": ("call_interface", "list_interfaces", INTERFACE_TOOLS),
     "interface_admin": ("serve_interface", "reload_interface", "stop_interface"),
+    "snapshots": ("snapshot_sandbox", "list_snapshots", "restore_snapshot", "delete_snapshot"),
 }
 TOOL_GROUPS: dict[str, tuple[str, ...]] = {**_GROUPS, "all": tuple(t for tools in _GROUPS.values() for t in tools)}
 KNOWN_TOOLS: frozenset[str] = frozenset(t for tools in _GROUPS.values() for t in tools if t != INTERFACE_TOOLS)
@@ -137,8 +138,9 @@ class SessionConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(default="notebook", description="Names the notebook file.")
-    kind: Literal["notebook"] = Field(default="notebook", description="Only 'notebook' for now.")
+    name: str = Field(default="notebook", description="Names the notebook (or a cli session's transcript).")
+    kind: Literal["notebook", "cli"] = Field(default="notebook",
+                                             description="'notebook': a Jupyter kernel; 'cli': a persistent shell.")
 
     @field_validator("name")
     @classmethod
@@ -146,13 +148,6 @@ class SessionConfig(BaseModel):
         if not _SESSION_NAME.match(value):
             raise ValueError(f"name {value!r} must be 1-63 letters, digits, '_', '.' or '-', "
                              "starting with a letter or digit")
-        return value
-
-    @field_validator("kind", mode="before")
-    @classmethod
-    def _notebook_only(cls, value: Any) -> Any:
-        if value != "notebook":
-            raise ValueError(f"kind {value!r} is not supported: only 'notebook' sessions for now ('cli' comes later)")
         return value
 
 

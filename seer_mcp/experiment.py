@@ -33,7 +33,11 @@ class ProvisionedExperiment:
         info = self.config.experiment
         parts = [f"seer-mcp experiment {info.name!r}" + (f": {info.description}" if info.description else "."),
                  "Everything is set up already; work with the tools this server lists."]
-        if self.session is not None and "execute_code" in allowed:
+        if self.session is not None and self.session.get("kind") == "cli" and "execute_code" in allowed:
+            parts.append("A shell session is open: execute_code runs a bash command line in it (session_id may be "
+                         "left out); the working directory, variables, functions and aliases carry over between "
+                         "commands, and every command is saved to a transcript.")
+        elif self.session is not None and "execute_code" in allowed:
             parts.append(
                 "A Jupyter notebook session is open: execute_code runs a cell (session_id may be left out), "
                 "variables persist between cells, plots come back as images, errors with their traceback, and "
@@ -64,7 +68,8 @@ async def provision(manager: SandboxManager, config: ExperimentConfig,
     provisioned = ProvisionedExperiment(config, sandbox)
     try:
         if config.session is not None:
-            provisioned.session = await manager.start_session(provisioned.sandbox_id, config.session.name)
+            provisioned.session = await manager.start_session(provisioned.sandbox_id, config.session.name,
+                                                              config.session.kind)
         for interface in config.interfaces:
             library = interface.expose_as == "library" and provisioned.session is not None
             provisioned.interfaces.append(await manager.interfaces.serve(

@@ -117,7 +117,7 @@ def test_missing_task_file(tmp_path: Path) -> None:
     (MINIMAL + '[[sandbox.models]]\nname = "a/b"\nis_peft = true\n',
      "sandbox.models[0]: is_peft=True needs base_model"),
     (MINIMAL + 'gpu_count = "two"\n', "sandbox.gpu_count: Input should be a valid integer"),
-    (MINIMAL + '[session]\nkind = "cli"\n', "session.kind: kind 'cli' is not supported: only 'notebook'"),
+    (MINIMAL + '[session]\nkind = "repl"\n', "session.kind: Input should be 'notebook' or 'cli'"),
     (MINIMAL + '[agent]\nprovider = "openai"\n', "agent.provider: Input should be 'claude' or 'anthropic'"),
     (MINIMAL + '[agent]\ntools = "cells"\n', "agent.tools: Input should be a valid list"),
 ])
