@@ -56,10 +56,28 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cached: {args.dest}", file=sys.stderr)
         return 0
     from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    from huggingface_hub.constants import HF_HUB_OFFLINE
 
     try:
-        snapshot_download(args.repo, revision=args.revision, local_dir=args.dest, etag_timeout=30)
+        if HF_HUB_OFFLINE:
+            # Offline, a local_dir "download" would take whatever partial files it finds as done:
+            # copy the snapshot from the container's HF cache instead.
+            cached = Path(snapshot_download(args.repo, revision=args.revision))
+            shutil.copytree(cached, args.dest, dirs_exist_ok=True)
+        else:
+            # Files without download metadata (an interrupted job) are fetched again; partial ones resume.
+            snapshot_download(args.repo, revision=args.revision, local_dir=args.dest, etag_timeout=30)
+    except LocalEntryNotFoundError:
+        print(f"error: {args.repo} is not in the container's Hugging Face cache and downloads are off "
+              "(HF_HUB_OFFLINE)", file=sys.stderr)
+        return 6
     except GatedRepoError:
         print(f"error: {args.repo} is gated: accept its terms on huggingface.co and give the sandbox an HF_TOKEN "
               "secret", file=sys.stderr)
