@@ -77,11 +77,13 @@ def _ls(args: argparse.Namespace) -> int:
     if not rows:
         print("no running sandboxes" + ("" if args.all else " (--all shows ended ones)"), file=sys.stderr)
         return 0
-    header = f"{'SANDBOX':<13} {'NAME':<16} {'BACKEND':<8} {'STATUS':<11} {'AGE':>8} {'IDLE':>8}  WORKSPACE"
+    header = (f"{'SANDBOX':<13} {'NAME':<16} {'BACKEND':<8} {'GPU':<10} {'STATUS':<11} {'AGE':>8} {'IDLE':>8}"
+              "  WORKSPACE")
     print(header)
     for row in rows:
-        print(f"{row['sandbox_id']:<13} {(row['name'] or '-'):<16} {row['backend']:<8} {row['status']:<11} "
-              f"{_duration(row['age_s']):>8} {_duration(row['idle_s']):>8}  {row['workspace_path']}")
+        print(f"{row['sandbox_id']:<13} {(row['name'] or '-'):<16} {row['backend']:<8} {(row['gpu'] or '-'):<10} "
+              f"{row['status']:<11} {_duration(row['age_s']):>8} {_duration(row['idle_s']):>8}  "
+              f"{row['workspace_path']}")
     return 0
 
 

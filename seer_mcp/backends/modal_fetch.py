@@ -56,14 +56,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cached: {args.dest}", file=sys.stderr)
         return 0
     from huggingface_hub import snapshot_download
+    from huggingface_hub.constants import HF_HUB_OFFLINE
     from huggingface_hub.errors import (
         GatedRepoError,
         LocalEntryNotFoundError,
         RepositoryNotFoundError,
         RevisionNotFoundError,
     )
-
-    from huggingface_hub.constants import HF_HUB_OFFLINE
 
     try:
         if HF_HUB_OFFLINE:

@@ -268,3 +268,43 @@ def test_the_live_test_skip_names_its_reason() -> None:
         assert problem is None
     else:
         assert problem is None or "modal token new" in problem
+
+
+async def test_seer_mcp_ls_and_stop_cover_modal_sandboxes(modal_settings: Settings, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from seer_mcp import cli
+
+    modal_settings.terminate_on_exit = False
+    async with Client(build_server(modal_settings)) as client:
+        sandbox_id = (await client.call_tool("create_sandbox", {"gpu": "L4"})).structured_content["sandbox_id"]
+    box = next(iter(fake_modal._SANDBOXES.values()))
+    for name, value in (("SEER_STATE_DIR", modal_settings.state_dir), ("SEER_MODAL_ROOT", modal_settings.modal_root),
+                        ("SEER_OUTPUTS_DIR", modal_settings.outputs_dir)):
+        monkeypatch.setenv(name, str(value))
+
+    def run(*argv: str) -> int:
+        with pytest.raises(SystemExit) as done:
+            cli.main(list(argv))
+        return done.value.code
+
+    assert await asyncio.to_thread(run, "ls") == 0
+    listing = capsys.readouterr().out
+    assert sandbox_id in listing and "modal" in listing and "L4" in listing
+    assert box.poll() is None
+    assert await asyncio.to_thread(run, "stop", sandbox_id) == 0
+    assert box.poll() is not None
+
+
+async def test_progress_is_reported_while_fetching_models_and_starting(modal_settings: Settings,
+                                                                       hub_cache: str) -> None:
+    messages: list[str] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        messages.append(message or "")
+
+    async with Client(build_server(modal_settings), progress_handler=on_progress) as client:
+        await client.call_tool("create_sandbox", {"models": [{"name": hub_cache, "hidden": True}]})
+    text = "\n".join(messages)
+    assert "fetching <hidden model> into its Modal volume" in text
+    assert "starting the Modal sandbox" in text and "waiting for the sandbox agent" in text
+    assert "SECRETMODEL" not in text
