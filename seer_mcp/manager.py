@@ -30,7 +30,7 @@ from seer_mcp.snapshots import Snapshots
 from seer_mcp.spec import SandboxSpec
 from seer_mcp.state import FAILED, RUNNING, TERMINATED, SandboxRecord, SessionRecord, StateStore
 from seer_mcp.wire import CellResult, ExecResult, FileContent, FileEntry, FileList, NotebookPage, StartSessionRequest
-from seer_mcp.workspace import PreparedWorkspace, prepare_workspace
+from seer_mcp.workspace import PreparedWorkspace, WorkspaceSpec, prepare_workspace
 
 log = logging.getLogger(__name__)
 
@@ -273,32 +273,43 @@ class SandboxManager:
 
     # ----- sessions --------------------------------------------------------
 
-    async def start_session(self, sandbox_id: str | None, name: str | None = None,
-                            kind: str = "notebook") -> dict[str, Any]:
+    async def start_session(self, sandbox_id: str | None, name: str | None = None, kind: str = "notebook",
+                            workspace: PreparedWorkspace | None = None,
+                            workspace_spec: WorkspaceSpec | None = None) -> dict[str, Any]:
+        """Starts a session; `workspace` adds a session's own libraries, files and set-up code (the API's)."""
         live = self.sandbox(sandbox_id)
         session_id = f"ses-{secrets.token_hex(6)}"
+        if kind not in ("notebook", "cli"):
+            raise InvalidRequest(f"session kind must be 'notebook' or 'cli', not {kind!r}")
+        if workspace is not None:
+            async with self.using(live) as client:
+                for upload in workspace.uploads:
+                    await client.upload(upload.sandbox_path, upload.data)
         if kind == "cli":
             return await self._start_shell(live, session_id, name)
-        if kind != "notebook":
-            raise InvalidRequest(f"session kind must be 'notebook' or 'cli', not {kind!r}")
         spec = SandboxSpec.model_validate(live.record.spec)
+        own = workspace_spec or spec.workspace
         models = [ResolvedModel.from_record(m) for m in live.record.handle.get("models", [])]
-        preloaded = [m for m in models if m.spec.preload] if spec.workspace.preload_models else []
-        workspace = live.record.handle.get("workspace", {})
+        preloaded = [m for m in models if m.spec.preload] if own.preload_models else []
+        sandbox_workspace = live.record.handle.get("workspace", {})
+        modules = sandbox_workspace.get("modules", []) + (workspace.modules if workspace else [])
+        custom = "\n".join(code for code in (spec.workspace.custom_init_code,
+                                              workspace_spec.custom_init_code if workspace_spec else None) if code)
         request = StartSessionRequest(
             name=name, session_id=session_id,
             model_code=preload_code(preloaded) if preloaded else None,
-            show_model_code=not spec.workspace.hidden_model_loading,
-            init_code=PreparedWorkspace(modules=workspace.get("modules", [])).init_code(
-                live.record.workspace_path, spec.workspace.custom_init_code),
+            show_model_code=not own.hidden_model_loading,
+            init_code=PreparedWorkspace(modules=modules).init_code(live.record.workspace_path, custom or None),
             info_code=model_info_code(preloaded) if preloaded else None,
         )
         async with self.using(live) as client:
             info = await client.start_session(request)
         mirror = info.mirror_path or str(Path(live.record.outputs_path) / Path(info.notebook_path).name)
+        docs = "\n\n".join(d for d in (sandbox_workspace.get("docs", ""), workspace.docs if workspace else "") if d)
         record = SessionRecord(session_id=session_id, sandbox_id=live.record.sandbox_id, name=info.name,
                                kind="notebook", notebook_path=info.notebook_path, mirror_path=mirror,
-                               model_info=model_info_text(json.loads(info.init_output)) if preloaded else "")
+                               model_info=model_info_text(json.loads(info.init_output)) if preloaded else "",
+                               library_docs=docs)
         self._sessions[session_id] = record
         self.store.put_session(record)
         return self.describe_session(record)
@@ -323,7 +334,7 @@ class SandboxManager:
             "session_id": record.session_id, "sandbox_id": record.sandbox_id, "name": record.name,
             "kind": "notebook", "notebook_path": path, "notebook_copy": record.mirror_path,
             "model_info": record.model_info,
-            "library_docs": self.library_docs(record.sandbox_id),
+            "library_docs": record.library_docs or self.library_docs(record.sandbox_id),
         }
 
     def library_docs(self, sandbox_id: str | None) -> str:

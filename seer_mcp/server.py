@@ -11,6 +11,7 @@ from seer_mcp import __version__
 from seer_mcp.config import ExperimentConfig
 from seer_mcp.experiment import provision
 from seer_mcp.manager import SandboxManager
+from seer_mcp.scope import BoundManager, Scope
 from seer_mcp.settings import Settings
 from seer_mcp.tools import cells, files, interfaces, sandboxes, snapshots
 
@@ -52,10 +53,7 @@ def build_server(settings: Settings | None = None, auth: Any = None,
     @contextlib.asynccontextmanager
     async def lifespan(server: FastMCP) -> AsyncIterator[dict[str, Any]]:
         async with SandboxManager(settings) as manager:
-            own_tools = {tool.name for tool in await server.list_tools(run_middleware=False)}
-            for name in own_tools - (allowed if allowed is not None else own_tools):
-                server.local_provider.remove_tool(name)
-            interface_tools.bind(manager, own_tools)
+            await _show_only(server, allowed, manager, interface_tools)
             if experiment is None:
                 yield {"manager": manager}
                 return
@@ -66,11 +64,43 @@ def build_server(settings: Settings | None = None, auth: Any = None,
             finally:
                 await manager.terminate_sandbox(provisioned.sandbox_id, detail="the experiment's server stopped")
 
-    mcp = FastMCP("seer-mcp", instructions=INSTRUCTIONS, version=__version__, lifespan=lifespan, auth=auth)
+    mcp, interface_tools = _assemble(lifespan, auth, allowed)
+    return mcp
+
+
+def build_bound_server(manager: SandboxManager, scope: Scope, allowed: set[str], instructions: str,
+                       auth: Any = None) -> FastMCP:
+    """A server on a manager it does not own, held to one session or sandbox (see `seer_mcp.scope`)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(server: FastMCP) -> AsyncIterator[dict[str, Any]]:
+        bound = BoundManager(manager, scope)
+        await _show_only(server, allowed, bound, interface_tools)  # type: ignore[arg-type]
+        try:
+            yield {"manager": bound}
+        finally:
+            interface_tools.unbind()
+
+    mcp, interface_tools = _assemble(lifespan, auth, allowed, instructions)
+    return mcp
+
+
+def _assemble(lifespan: Any, auth: Any, allowed: set[str] | None,
+              instructions: str = INSTRUCTIONS) -> tuple[FastMCP, interfaces.InterfaceToolSync]:
+    mcp = FastMCP("seer-mcp", instructions=instructions, version=__version__, lifespan=lifespan, auth=auth)
     interface_tools = interfaces.InterfaceToolSync(mcp, allowed)
     sandboxes.register(mcp)
     cells.register(mcp)
     files.register(mcp)
     interfaces.register(mcp)
     snapshots.register(mcp)
-    return mcp
+    return mcp, interface_tools
+
+
+async def _show_only(server: FastMCP, allowed: set[str] | None, manager: SandboxManager,
+                     interface_tools: interfaces.InterfaceToolSync) -> None:
+    """Removes the tools `allowed` leaves out, then lets interface tools follow the manager."""
+    own_tools = {tool.name for tool in await server.list_tools(run_middleware=False)}
+    for name in own_tools - (allowed if allowed is not None else own_tools):
+        server.local_provider.remove_tool(name)
+    interface_tools.bind(manager, own_tools)

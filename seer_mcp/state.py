@@ -39,7 +39,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     notebook_path TEXT NOT NULL,
     mirror_path TEXT,
     created_at REAL NOT NULL,
-    model_info TEXT NOT NULL DEFAULT ''
+    model_info TEXT NOT NULL DEFAULT '',
+    library_docs TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS snapshots (
     snapshot_id TEXT PRIMARY KEY,
@@ -100,6 +101,7 @@ class SessionRecord:
     mirror_path: str | None
     created_at: float = field(default_factory=time.time)
     model_info: str = ""
+    library_docs: str = ""  # of the sandbox's workspace and the session's own
 
 
 @dataclass
@@ -159,6 +161,8 @@ class StateStore:
         columns = {row["name"] for row in self._db.execute("PRAGMA table_info(sessions)")}
         if "model_info" not in columns:
             self._db.execute("ALTER TABLE sessions ADD COLUMN model_info TEXT NOT NULL DEFAULT ''")
+        if "library_docs" not in columns:
+            self._db.execute("ALTER TABLE sessions ADD COLUMN library_docs TEXT NOT NULL DEFAULT ''")
 
     def close(self) -> None:
         with self._lock:

@@ -20,6 +20,7 @@ F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
 
 def manager_of(ctx: Context) -> SandboxManager:
+    """The server's manager; for a server bound to a session, a `BoundManager` held to that scope."""
     return ctx.lifespan_context["manager"]
 
 

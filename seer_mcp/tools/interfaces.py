@@ -78,9 +78,15 @@ class InterfaceToolSync:
     def bind(self, manager: SandboxManager, fixed_tools: set[str]) -> None:
         self._manager = manager
         self._fixed = fixed_tools
-        manager.interfaces.reserved_tool_names = fixed_tools
+        if isinstance(manager, SandboxManager):  # a bound server shares a manager it does not own
+            manager.interfaces.reserved_tool_names = fixed_tools
         manager.interfaces.on_change(self.sync)
         self.sync()
+
+    def unbind(self) -> None:
+        if self._manager is not None:
+            self._manager.interfaces.off_change(self.sync)
+            self._manager = None
 
     def sync(self) -> None:
         if self._manager is None:
