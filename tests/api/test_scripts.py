@@ -211,3 +211,13 @@ def test_the_public_api_is_curated() -> None:
     # The agent and interface files import seer_mcp without paying for the API.
     code = "import sys, seer_mcp, seer_mcp.interface; print('seer_mcp.api' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def test_the_readme_example_runs(local_runtime: Runtime, tiny_models: tuple[Path, Path], tmp_path: Path,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    base_dir, _ = tiny_models
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    example = readme.split("# main.py\n", 1)[1].split("```", 1)[0]
+    exec(compile(example.replace('"google/gemma-2-2b-it"', repr(str(base_dir))), "README main.py", "exec"), {})
+    printed = capsys.readouterr().out
+    assert "4 layers" in printed and "hi 4" in printed and "'type': 'http'" in printed
