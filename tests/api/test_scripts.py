@@ -150,6 +150,7 @@ def test_cli_session_and_snapshots(local_runtime: Runtime) -> None:
     assert cli.exec_shell("cd results && cat score.txt").strip() == "0.93"
     assert cli.exec_shell("pwd").strip().endswith("/results")
     assert cli.exec("print(6 * 7)").strip() == "42"
+    assert asyncio.run(run_a_cell_through(cli.mcp_config, "cat score.txt")).strip() == "0.93"  # same shell, same cwd
     snapshot = sandbox.snapshot("after scoring")
     restored = Sandbox.from_snapshot(snapshot, sandbox.config).start()
     assert restored.exec("cat results/score.txt").strip() == "0.93"
