@@ -60,6 +60,26 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run(args: argparse.Namespace) -> int:
+    from seer_mcp import experiment_run
+    from seer_mcp.errors import InvalidRequest
+
+    try:
+        config = experiment_run.load(args.config)
+    except InvalidRequest as exc:
+        print(f"seer-mcp: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if args.dry_run:
+            asyncio.run(experiment_run.dry_run(config))
+            return 0
+        return asyncio.run(experiment_run.run(config))
+    except KeyboardInterrupt:
+        # The agent stops; the server's stdin closes and it terminates the experiment's sandbox.
+        print("\nstopped: the experiment's sandbox is terminated with its server", file=sys.stderr)
+        return 130
+
+
 def _ls(args: argparse.Namespace) -> int:
     from seer_mcp.state import StateStore
 
@@ -155,6 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="operator mode: set up CONFIG's sandbox, session and interfaces at start and show "
                             "the agent only the tools the config allows")
     serve.set_defaults(func=_serve)
+
+    run = sub.add_parser("run", help="run an agent on an experiment config (needs the harness extra)")
+    run.add_argument("config", help="an experiment config, e.g. configs/hidden-preference.toml")
+    run.add_argument("--dry-run", action="store_true",
+                     help="set the experiment up, print the agent's tools and prompt, and stop")
+    run.set_defaults(func=_run)
 
     ls = sub.add_parser("ls", help="list recorded sandboxes")
     ls.add_argument("--all", action="store_true", help="include terminated and failed ones")
