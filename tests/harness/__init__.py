@@ -1,0 +1,1 @@
+"""Tests of seer_mcp.harness and examples/petri_style.py."""
