@@ -44,18 +44,24 @@ def _serve(args: argparse.Namespace) -> int:
         except InvalidRequest as exc:
             print(f"seer-mcp: {exc}", file=sys.stderr)
             return 2
+    from seer_mcp.http_auth import SingleTokenVerifier, http_token
+    from seer_mcp.ui.app import login_url
+
     if not args.http:
-        asyncio.run(build_server(settings, experiment=experiment).run_stdio_async(show_banner=False))
+        ui_token = http_token(settings) if args.ui_port else None
+        if ui_token:  # stderr: stdout is the MCP channel
+            print(f"web UI: {login_url('127.0.0.1', args.ui_port, ui_token)}", file=sys.stderr, flush=True)
+        server = build_server(settings, experiment=experiment, ui_token=ui_token, ui_port=args.ui_port)
+        asyncio.run(server.run_stdio_async(show_banner=False))
         return 0
 
-    from seer_mcp.http_auth import SingleTokenVerifier, http_token
-
     token = http_token(settings)
-    server = build_server(settings, auth=SingleTokenVerifier(token), experiment=experiment)
+    server = build_server(settings, auth=SingleTokenVerifier(token), experiment=experiment, ui_token=token)
     url = f"http://{settings.http_host}:{settings.http_port}/mcp"
     print(f"seer-mcp {__version__} serving streamable HTTP at {url}\n"
           f"bearer token: {token}\n"
-          f"(stored in {settings.token_path}; set SEER_HTTP_TOKEN to choose your own)", file=sys.stderr, flush=True)
+          f"(stored in {settings.token_path}; set SEER_HTTP_TOKEN to choose your own)\n"
+          f"web UI: {login_url(settings.http_host, settings.http_port, token)}", file=sys.stderr, flush=True)
     asyncio.run(server.run_http_async(show_banner=False, host=settings.http_host, port=settings.http_port))
     return 0
 
@@ -171,6 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--http", action="store_true", help="speak streamable HTTP instead of stdio")
     serve.add_argument("--host", help="HTTP address (default 127.0.0.1, SEER_HTTP_HOST)")
     serve.add_argument("--port", type=int, help="HTTP port (default 8765, SEER_HTTP_PORT)")
+    serve.add_argument("--ui-port", type=int, metavar="N",
+                       help="over stdio, also serve the web UI on 127.0.0.1:N (with --http it is always at /ui)")
     serve.add_argument("--experiment", metavar="CONFIG",
                        help="operator mode: set up CONFIG's sandbox, session and interfaces at start and show "
                             "the agent only the tools the config allows")

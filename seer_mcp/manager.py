@@ -22,6 +22,7 @@ from seer_mcp.agent_client import ProgressHandler, SandboxAgentClient
 from seer_mcp.backends import load_backend
 from seer_mcp.backends.base import Backend, ProgressFn, StartRequest, no_progress
 from seer_mcp.errors import InvalidRequest, NotFound, SandboxUnavailable, SeerError
+from seer_mcp.events import CellWatch, EventBus
 from seer_mcp.fileio import write_atomically
 from seer_mcp.models import ResolvedModel, model_info_code, model_info_text, preload_code
 from seer_mcp.served_interfaces import ServedInterfaces
@@ -61,6 +62,8 @@ class SandboxManager:
         self._reaper: asyncio.Task[None] | None = None
         self.interfaces = ServedInterfaces(self)
         self.snapshots = Snapshots(self)
+        # Watchers (the web UI) follow sandboxes, sessions and cells here; publishing never blocks.
+        self.events = EventBus()
 
     # ----- lifecycle -------------------------------------------------------
 
@@ -83,6 +86,7 @@ class SandboxManager:
         for backend in self._backends.values():
             await backend.close()
         self.store.close()
+        self.events.close()  # ends open event streams, so an HTTP server can stop
 
     async def __aenter__(self) -> "SandboxManager":
         await self.start()
@@ -178,6 +182,7 @@ class SandboxManager:
             await self.terminate_sandbox(sandbox_id, detail="placing the workspace failed")
             raise
         await progress(3, 3, f"sandbox {sandbox_id} is ready")
+        self.events.publish({"type": "sandbox_created", "sandbox_id": sandbox_id})
         return {**record.public(), "models": [ResolvedModel.from_record(m).public() for m in started.models],
                 **({"debug_url": handle["debug_url"]} if handle.get("debug_url") else {})}
 
@@ -200,6 +205,7 @@ class SandboxManager:
                 await self.backend(record.backend).stop(record.handle)
                 self.store.delete_interfaces_of(sandbox_id)
                 self.store.set_status(sandbox_id, TERMINATED, detail)
+                self.events.publish({"type": "sandbox_terminated", "sandbox_id": sandbox_id, "detail": detail})
             return {"sandbox_id": sandbox_id, "status": TERMINATED}
         with contextlib.suppress(SeerError):
             await live.client.shutdown()
@@ -207,6 +213,7 @@ class SandboxManager:
         await live.backend.stop(live.record.handle)
         self._forget(sandbox_id)
         self.store.set_status(sandbox_id, TERMINATED, detail)
+        self.events.publish({"type": "sandbox_terminated", "sandbox_id": sandbox_id, "detail": detail})
         return {"sandbox_id": sandbox_id, "status": TERMINATED, "outputs_path": live.record.outputs_path}
 
     def sandbox(self, sandbox_id: str | None) -> LiveSandbox:
@@ -242,6 +249,8 @@ class SandboxManager:
             await live.backend.stop(live.record.handle)
             self._forget(live.record.sandbox_id)
             self.store.set_status(live.record.sandbox_id, FAILED, detail)
+            self.events.publish({"type": "sandbox_terminated", "sandbox_id": live.record.sandbox_id,
+                                 "status": FAILED, "detail": detail})
             raise SandboxUnavailable(
                 f"sandbox {live.record.sandbox_id} has failed: {detail}. Its notebooks are kept in "
                 f"{live.record.outputs_path}; create a new sandbox to go on.") from exc
@@ -255,6 +264,7 @@ class SandboxManager:
         """Drops the sessions and interfaces of a sandbox that is gone."""
         for session_id in [s for s, rec in self._sessions.items() if rec.sandbox_id == sandbox_id]:
             del self._sessions[session_id]
+            self.events.publish({"type": "session_ended", "session_id": session_id, "sandbox_id": sandbox_id})
         self.store.delete_sessions_of(sandbox_id)
         self.interfaces.forget_sandbox(sandbox_id)
 
@@ -312,6 +322,7 @@ class SandboxManager:
                                library_docs=docs)
         self._sessions[session_id] = record
         self.store.put_session(record)
+        self.events.publish({"type": "session_started", "session_id": session_id, "sandbox_id": record.sandbox_id})
         return self.describe_session(record)
 
     async def _start_shell(self, live: LiveSandbox, session_id: str, name: str | None) -> dict[str, Any]:
@@ -322,6 +333,7 @@ class SandboxManager:
                                notebook_path=info.notebook_path, mirror_path=mirror)
         self._sessions[session_id] = record
         self.store.put_session(record)
+        self.events.publish({"type": "session_started", "session_id": session_id, "sandbox_id": record.sandbox_id})
         return self.describe_session(record)
 
     def describe_session(self, record: SessionRecord) -> dict[str, Any]:
@@ -368,23 +380,29 @@ class SandboxManager:
             await client.end_session(record.session_id)
         del self._sessions[record.session_id]
         self.store.delete_session(record.session_id)
+        self.events.publish({"type": "session_ended", "session_id": record.session_id, "sandbox_id": record.sandbox_id})
         return {"session_id": record.session_id, "ended": True, "notebook_copy": record.mirror_path}
 
     async def execute(self, session_id: str | None, code: str, timeout: float | None = None,
                       on_progress: ProgressHandler | None = None) -> tuple[CellResult, SessionRecord]:
         record, live = self.session(session_id)
         async with self.using(live) as client:
-            result = await client.execute(record.session_id, code, timeout or self.settings.cell_timeout, on_progress)
-            await self._mirror(live, record)
+            with CellWatch(self.events, record.session_id, record.sandbox_id, code, None, on_progress) as watch:
+                result = await client.execute(record.session_id, code, timeout or self.settings.cell_timeout,
+                                              watch.progress)
+                await self._mirror(live, record)
+                watch.result = result
         return result, record
 
     async def edit_cell(self, session_id: str | None, cell_index: int, code: str, timeout: float | None = None,
                         on_progress: ProgressHandler | None = None) -> tuple[CellResult, SessionRecord]:
         record, live = self.session(session_id)
         async with self.using(live) as client:
-            result = await client.edit_cell(record.session_id, cell_index, code,
-                                            timeout or self.settings.cell_timeout, on_progress)
-            await self._mirror(live, record)
+            with CellWatch(self.events, record.session_id, record.sandbox_id, code, cell_index, on_progress) as watch:
+                result = await client.edit_cell(record.session_id, cell_index, code,
+                                                timeout or self.settings.cell_timeout, watch.progress)
+                await self._mirror(live, record)
+                watch.result = result
         return result, record
 
     async def add_markdown(self, session_id: str | None, content: str) -> dict[str, Any]:
@@ -392,18 +410,24 @@ class SandboxManager:
         async with self.using(live) as client:
             result = await client.add_markdown(record.session_id, content)
             await self._mirror(live, record)
+        self.events.publish({"type": "markdown_added", "session_id": record.session_id,
+                             "sandbox_id": record.sandbox_id, "cell_index": result.cell_index})
         return {"cell_index": result.cell_index, "session_id": record.session_id}
 
     async def interrupt(self, session_id: str | None) -> dict[str, Any]:
         record, live = self.session(session_id)
         async with self.using(live) as client:
             info = await client.interrupt(record.session_id)
+        self.events.publish({"type": "kernel_interrupted", "session_id": record.session_id,
+                             "sandbox_id": record.sandbox_id})
         return {"session_id": record.session_id, "kernel_status": info.kernel_status}
 
     async def restart(self, session_id: str | None) -> dict[str, Any]:
         record, live = self.session(session_id)
         async with self.using(live) as client:
             info = await client.restart(record.session_id)
+        self.events.publish({"type": "kernel_restarted", "session_id": record.session_id,
+                             "sandbox_id": record.sandbox_id})
         return {"session_id": record.session_id, "kernel_status": info.kernel_status,
                 "message": "fresh kernel: variables are gone, the notebook keeps every earlier cell"}
 
@@ -411,6 +435,15 @@ class SandboxManager:
         record, live = self.session(session_id)
         async with self.using(live) as client:
             return await client.notebook_page(record.session_id, start, limit)
+
+    async def notebook_bytes(self, session_id: str) -> bytes:
+        """The session's .ipynb (a cli session's transcript), for a watcher.
+
+        Not `using`: a person watching a notebook is not activity, and must not keep an
+        idle sandbox from its idle limit.
+        """
+        record, live = self.session(session_id)
+        return await live.client.notebook_bytes(record.session_id)
 
     async def _mirror(self, live: LiveSandbox, record: SessionRecord) -> None:
         if live.agent_mirrors or record.mirror_path is None:

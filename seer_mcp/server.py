@@ -14,6 +14,7 @@ from seer_mcp.manager import SandboxManager
 from seer_mcp.scope import BoundManager, Scope
 from seer_mcp.settings import Settings
 from seer_mcp.tools import cells, files, interfaces, sandboxes, snapshots
+from seer_mcp.ui import WebUI
 
 INSTRUCTIONS = """\
 seer-mcp runs Python experiments in sandboxes, as Jupyter notebooks.
@@ -40,19 +41,31 @@ or as a module a notebook imports (expose_as="library"). list_interfaces shows w
 
 
 def build_server(settings: Settings | None = None, auth: Any = None,
-                 experiment: ExperimentConfig | None = None) -> FastMCP:
+                 experiment: ExperimentConfig | None = None, ui_token: str | None = None,
+                 ui_port: int | None = None) -> FastMCP:
     """The seer-mcp server; `auth` (a fastmcp auth provider) guards HTTP transports.
 
     With an `experiment`, the server sets up the config's sandbox, session and
     interfaces when it starts, shows only the tools the config's agent section
     allows, and terminates that sandbox when it stops.
+
+    With a `ui_token`, the web UI (`seer_mcp.ui`) is served too, to whoever holds
+    that token: at /ui of the HTTP app, and with `ui_port` also on 127.0.0.1:ui_port
+    for as long as the server runs (how a stdio server offers it).
     """
     settings = settings or Settings()
     allowed = experiment.allowed_tools() if experiment is not None else None
+    ui = WebUI(ui_token) if ui_token else None
 
     @contextlib.asynccontextmanager
     async def lifespan(server: FastMCP) -> AsyncIterator[dict[str, Any]]:
-        async with SandboxManager(settings) as manager:
+        async with contextlib.AsyncExitStack() as stack:
+            if ui is not None and ui_port is not None:
+                await stack.enter_async_context(ui.serving(ui_port))
+            manager = await stack.enter_async_context(SandboxManager(settings))
+            if ui is not None:
+                ui.manager = manager
+                stack.callback(setattr, ui, "manager", None)
             await _show_only(server, allowed, manager, interface_tools)
             if experiment is None:
                 yield {"manager": manager}
@@ -65,6 +78,8 @@ def build_server(settings: Settings | None = None, auth: Any = None,
                 await manager.terminate_sandbox(provisioned.sandbox_id, detail="the experiment's server stopped")
 
     mcp, interface_tools = _assemble(lifespan, auth, allowed)
+    if ui is not None:
+        ui.mount(mcp)
     return mcp
 
 
