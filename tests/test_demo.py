@@ -16,10 +16,11 @@ from tests.conftest import PYTHON, REPO
 pytestmark = pytest.mark.slow
 
 
+@pytest.mark.timeout(1200)  # on a fresh machine it first builds the organism (about a minute, more under load)
 def test_the_demo_finds_the_planted_assumption_from_behaviour_and_activations(tmp_path: Path) -> None:
     env = {**os.environ, "SEER_STATE_DIR": str(tmp_path / "state"), "SEER_OUTPUTS_DIR": str(tmp_path / "out"),
            "SEER_ORGANISM_CACHE": os.environ.get("SEER_ORGANISM_CACHE", str(tmp_path / "organism"))}
-    done = subprocess.run([PYTHON, "-m", "seer_mcp", "demo"], capture_output=True, text=True, env=env, timeout=900,
+    done = subprocess.run([PYTHON, "-m", "seer_mcp", "demo"], capture_output=True, text=True, env=env, timeout=1100,
                           cwd=REPO)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     out = done.stdout
