@@ -43,15 +43,29 @@ async def test_list_sandboxes_shows_sessions(client: Client) -> None:
     assert listing[0]["sessions"] == [session_id]
 
 
+def _sleepers_of(sandbox_id: str) -> list[psutil.Process]:
+    """This sandbox's `sleep 300` processes still running (found by the id in their environment, so a
+    process of another test on the machine does not count)."""
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            if ((proc.info["cmdline"] or [])[:2] == ["sleep", "300"] and proc.status() != psutil.STATUS_ZOMBIE
+                    and proc.environ().get("SEER_SANDBOX_ID") == sandbox_id):
+                found.append(proc)
+        except psutil.Error:
+            continue
+    return found
+
+
 async def test_terminate_leaves_no_process_behind(client: Client) -> None:
     sandbox_id, _ = await open_session(client)
     await client.call_tool("execute_code", {"code": "import subprocess\np = subprocess.Popen(['sleep', '300'])"})
     await client.call_tool("sandbox_exec", {"command": "sleep 300 &"})
     assert len(sandbox_processes(sandbox_id)) >= 2  # the agent, the kernel
+    assert len(_sleepers_of(sandbox_id)) == 2  # the kernel's child and the background job
     await client.call_tool("terminate_sandbox", {"sandbox_id": sandbox_id})
     assert sandbox_processes(sandbox_id) == []
-    assert not any(p.info["cmdline"][:2] == ["sleep", "300"] for p in psutil.process_iter(["cmdline"])
-                   if p.info["cmdline"])
+    assert _sleepers_of(sandbox_id) == []
     listing = (await client.call_tool("list_sandboxes", {})).structured_content["sandboxes"]
     assert listing == []
 
