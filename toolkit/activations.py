@@ -51,7 +51,9 @@ def get_activations(model: nn.Module, tokenizer: Any, inputs: str | Sequence[str
     except for the LAST layer, where transformers replaces `hidden_states[-1]` with the
     final-normed state; here you always get the raw layer output (apply
     `toolkit.get_final_norm(model)` yourself if you want the normed one).
-    The forward pass stops right after the deepest requested layer, so early layers are cheap.
+    The forward pass stops right after the deepest requested layer, so early layers are cheap,
+    and runs under torch.inference_mode; the tensors returned are ordinary ones (a probe can be
+    trained on them, in-place edits work).
     Hooks are removed even on error. Steering/noise contexts active around the call apply.
 
     Args:
@@ -94,7 +96,10 @@ def get_activations(model: nn.Module, tokenizer: Any, inputs: str | Sequence[str
             for layer in wanted:
                 # Appended (not prepended) so it sees what steering hooks on this layer produced.
                 handles.append(blocks[layer].register_forward_hook(make_hook(layer)))
-            with torch.no_grad():
+            # inference_mode, not no_grad: it also skips autograd's version counting and view
+            # tracking (2-4% here). The tensors it makes are read-only to autograd, so only
+            # copies taken outside the block (select_positions below) are returned.
+            with torch.inference_mode():
                 model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids(attention_mask),
                       use_cache=False)
         except _StopForward:
@@ -106,13 +111,20 @@ def get_activations(model: nn.Module, tokenizer: Any, inputs: str | Sequence[str
         if missing:
             raise RuntimeError(f"layers {missing} did not run during the forward pass")
         for layer in wanted:
-            chunks[layer].append(select_positions(captured[layer], attention_mask, positions).float().cpu())
+            chunks[layer].append(_ordinary(select_positions(captured[layer], attention_mask, positions).float().cpu()))
 
     result = {layer: _concat(parts, positions is None) for layer, parts in chunks.items()}
     if single_text:
         result = {layer: t[0] for layer, t in result.items()}
     out = {layer: result[normalize_layer(model, layer)] for layer in requested}
     return out[requested[0]] if single_layer else out
+
+
+def _ordinary(tensor: torch.Tensor) -> torch.Tensor:
+    """A tensor autograd accepts: probes trained on activations must be able to save them
+    for backward, which inference tensors refuse. Outside inference mode the indexing in
+    select_positions already made a new ordinary tensor; this covers any path that did not."""
+    return tensor.clone() if tensor.is_inference() and not torch.is_inference_mode_enabled() else tensor
 
 
 def _concat(parts: list[torch.Tensor], all_positions: bool) -> torch.Tensor:

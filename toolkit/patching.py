@@ -62,7 +62,7 @@ def activation_patching(model: nn.Module, tokenizer: Any, clean_prompt: str, cor
     if metric is None:
         raise ValueError("metric is required: a callable on the last-position logits, or a target token")
     measure = _metric_fn(tokenizer, metric)
-    wanted = list(range(num_layers(model))) if layers is None else [normalize_layer(model, l) for l in layers]
+    wanted = list(range(num_layers(model))) if layers is None else [normalize_layer(model, layer) for layer in layers]
     clean_acts = get_activations(model, tokenizer, clean_prompt, wanted, positions=position)
     clean = measure(_final_logits(model, tokenizer, clean_prompt))
     corrupted = measure(_final_logits(model, tokenizer, corrupted_prompt))

@@ -86,3 +86,18 @@ def test_padding_does_not_change_a_gpt2_prompts_activations(gpt2, tokenizer) -> 
     batched = get_activations(gpt2, tokenizer, ["hello", "the cat sat on the mat and the dog"], layers=1,
                               positions=-1)
     assert torch.allclose(alone[0], batched[0], atol=1e-5)
+
+
+@pytest.mark.parametrize("positions", [-1, [0, -1], None])
+def test_activations_are_ordinary_tensors_a_probe_can_be_trained_on(llama, tokenizer, positions):
+    # The forward pass runs under inference_mode; what comes back must still work with autograd
+    # (a probe saves its input for backward) and accept in-place edits.
+    acts = get_activations(llama, tokenizer, PROMPTS[:2], layers=[1, 2], positions=positions)
+    single = get_activations(llama, tokenizer, PROMPTS[0], layers=1, positions=positions)
+    for tensor in (*acts.values(), single):
+        assert not tensor.is_inference()
+    features = acts[1].reshape(-1, acts[1].shape[-1])
+    probe = torch.nn.Linear(features.shape[-1], 1)
+    probe(features).sum().backward()
+    assert probe.weight.grad is not None and float(probe.weight.grad.abs().sum()) > 0
+    single += 1.0

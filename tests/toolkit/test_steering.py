@@ -114,3 +114,19 @@ def test_noise_has_the_requested_scale(llama, tokenizer):
         noisy = get_activations(llama, tokenizer, PROMPTS, layers=2)
     real = base.abs().sum(-1) > 0
     assert abs((noisy - base)[real].std().item() - 0.5) < 0.05
+
+
+def test_the_model_still_takes_gradients_after_steered_generation_and_activation_reads(tokenizer):
+    # generate and get_activations run under inference_mode, with the hooks' converted vector
+    # (float64 -> float32) cached inside it; a later forward with autograd in the same block must work.
+    from .conftest import tiny_llama
+
+    model = tiny_llama(seed=3)
+    vector = torch.randn(64, dtype=torch.float64)
+    with steer(model, {1: vector}, strength=2.0), add_noise(model, 2, scale=0.1, seed=0):
+        generate(model, tokenizer, PROMPTS[:2], max_new_tokens=3)
+        get_activations(model, tokenizer, PROMPTS[:2], layers=3)
+        model(**tokenizer(PROMPTS[0], return_tensors="pt")).logits.sum().backward()
+    assert not any(p.is_inference() for p in model.parameters())
+    grad = get_layers(model)[0].mlp.up_proj.weight.grad
+    assert grad is not None and float(grad.abs().sum()) > 0
