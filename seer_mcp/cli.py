@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import shutil
 import sys
 from typing import Any
@@ -52,6 +53,10 @@ def _serve(args: argparse.Namespace) -> int:
         if ui_token:  # stderr: stdout is the MCP channel
             print(f"web UI: {login_url('127.0.0.1', args.ui_port, ui_token)}", file=sys.stderr, flush=True)
         server = build_server(settings, experiment=experiment, ui_token=ui_token, ui_port=args.ui_port)
+        if os.name == "posix":
+            from seer_mcp.stdio_stop import relay_stdin, stop_on_signals
+
+            stop_on_signals(relay_stdin())
         asyncio.run(server.run_stdio_async(show_banner=False))
         return 0
 

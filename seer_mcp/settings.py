@@ -75,7 +75,7 @@ class Settings(BaseSettings):
                                      description="Secrets an agent may name in create_sandbox (JSON list); "
                                                  "configs may name any.")
     terminate_on_exit: bool = Field(default=True,
-                                    description="Terminate local sandboxes when the server exits cleanly.")
+                                    description="Terminate local sandboxes when the server stops (not after kill -9).")
 
     @field_validator("state_dir", "outputs_dir", mode="after")
     @classmethod

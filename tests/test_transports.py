@@ -94,6 +94,24 @@ async def test_sandboxes_survive_a_server_sigkill_and_are_reattached(settings: S
     assert sandbox_processes(sandbox_id) == []
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+async def test_a_signal_stops_the_server_cleanly_with_stdin_still_open(
+        settings: Settings, tmp_path: Path, signum: int) -> None:
+    # Ctrl-C in a terminal, or an MCP client's SIGTERM: the server must exit promptly even though
+    # its stdin stays open, and terminate its local sandboxes on the way out.
+    async with stdio_session(settings, tmp_path / "server.err") as session:
+        created = await session.call_tool("create_sandbox", {})
+        sandbox_id = created.structured_content["sandbox_id"]
+        await session.call_tool("start_session", {})
+        assert sandbox_processes(sandbox_id)
+        servers = [c for c in psutil.Process().children() if "seer_mcp" in c.cmdline()]
+        assert len(servers) == 1
+        servers[0].send_signal(signum)
+        servers[0].wait(20)  # raises if it is still running (the exit code may be reaped by the client)
+    assert sandbox_processes(sandbox_id) == []
+    assert "stopping" in (tmp_path / "server.err").read_text()
+
+
 async def test_a_sandbox_past_its_lifetime_is_reaped_when_the_server_restarts(
         settings: Settings, tmp_path: Path) -> None:
     async with stdio_session(settings, tmp_path / "first.err") as session:
