@@ -8,10 +8,13 @@ terminates the experiment's sandbox on its way out.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
+import signal
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Iterator, TextIO
 
 from seer_mcp.config import ExperimentConfig
 
@@ -55,11 +58,48 @@ async def run(config: ExperimentConfig, out: TextIO = sys.stdout) -> int:
         raise SystemExit(f"{config.source_path}: the config has no task (experiment.task or task_file)")
     assert config.source_path is not None
     agent = config.agent
-    async for message in run_agent(config.task_prompt, {"seer": server_entry(config.source_path)},
-                                   provider=agent.provider, model=agent.model, allow_host_tools=agent.allow_host_tools,
-                                   max_turns=agent.max_turns):
-        print(str(message), file=out, flush=True)
+    with _ctrl_c_stops_the_run() as interrupted:
+        try:
+            async with contextlib.aclosing(run_agent(
+                    config.task_prompt, {"seer": server_entry(config.source_path)}, provider=agent.provider,
+                    model=agent.model, allow_host_tools=agent.allow_host_tools, max_turns=agent.max_turns)) as messages:
+                async for message in messages:
+                    if interrupted:
+                        break  # the cancellation was absorbed on the way: stop here all the same
+                    print(str(message), file=out, flush=True)
+        except asyncio.CancelledError:
+            if not interrupted:
+                raise
+    if interrupted:
+        raise KeyboardInterrupt  # the caller reports the stop and exits 130
     return 0
+
+
+@contextlib.contextmanager
+def _ctrl_c_stops_the_run() -> Iterator[list[int]]:
+    """Ctrl-C cancels the run, and is remembered: asyncio's own handling turns it into an exit
+    code only if the cancellation survives the way out, and the MCP client's shutdown (anyio
+    cancel scopes) can absorb it. A second Ctrl-C exits at once; the server, its stdin closed,
+    still terminates the sandbox."""
+    loop, task = asyncio.get_running_loop(), asyncio.current_task()
+    interrupted: list[int] = []
+
+    def on_ctrl_c() -> None:
+        if interrupted:
+            os._exit(130)
+        interrupted.append(signal.SIGINT)
+        if task is not None:
+            task.cancel()
+
+    try:
+        loop.add_signal_handler(signal.SIGINT, on_ctrl_c)
+    except (NotImplementedError, RuntimeError):  # no loop signal handlers here (Windows, not the main thread)
+        yield interrupted
+        return
+    try:
+        yield interrupted
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
 
 
 def load(path: str) -> ExperimentConfig:
