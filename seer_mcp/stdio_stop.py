@@ -10,14 +10,11 @@ second signal exits at once.
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import sys
 import threading
 from typing import Any, Callable
-
-log = logging.getLogger(__name__)
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -62,11 +59,8 @@ def relay_stdin() -> Callable[[], None]:
     return close
 
 
-def stop_on_signals(close_stdin: Callable[[], None]) -> Callable[[], int | None]:
-    """SIGINT / SIGTERM close stdin (a clean stop); a second one exits at once.
-
-    Returns a function giving the signal that stopped the server, or None.
-    """
+def stop_on_signals(close_stdin: Callable[[], None]) -> None:
+    """SIGINT / SIGTERM close stdin (a clean stop); a second one exits at once."""
     received: list[int] = []
 
     def handle(signum: int, frame: Any) -> None:
@@ -80,4 +74,3 @@ def stop_on_signals(close_stdin: Callable[[], None]) -> Callable[[], int | None]
 
     for signum in _STOP_SIGNALS:
         signal.signal(signum, handle)
-    return lambda: received[0] if received else None

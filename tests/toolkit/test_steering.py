@@ -5,7 +5,7 @@ import torch
 
 from toolkit import add_noise, generate, get_activations, get_layers, steer
 
-from .conftest import PROMPTS
+from .conftest import PROMPTS, tiny_llama
 
 
 def logits(model, tokenizer, prompt="the cat sat on the mat"):
@@ -119,8 +119,6 @@ def test_noise_has_the_requested_scale(llama, tokenizer):
 def test_the_model_still_takes_gradients_after_steered_generation_and_activation_reads(tokenizer):
     # generate and get_activations run under inference_mode, with the hooks' converted vector
     # (float64 -> float32) cached inside it; a later forward with autograd in the same block must work.
-    from .conftest import tiny_llama
-
     model = tiny_llama(seed=3)
     vector = torch.randn(64, dtype=torch.float64)
     with steer(model, {1: vector}, strength=2.0), add_noise(model, 2, scale=0.1, seed=0):
