@@ -12,7 +12,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ import uvicorn
 
 from seer_mcp.server import build_server
 from seer_mcp.settings import Settings
+from tests.fake_http import FakeHandler, serving, without_proxies
 
 _ids = itertools.count(1)
 
@@ -112,17 +112,15 @@ def result_text(block: dict[str, Any]) -> str:
 
 @pytest.fixture
 def fake_api(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeMessagesAPI]:
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy",
-                 "ANTHROPIC_AUTH_TOKEN", "SEER_AGENT_MODEL"):
-        monkeypatch.delenv(name, raising=False)  # the fake server is local
+    without_proxies(monkeypatch, "ANTHROPIC_AUTH_TOKEN", "SEER_AGENT_MODEL")
     api = FakeMessagesAPI()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(FakeHandler):
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"{}")
             if not self.path.startswith("/v1/messages") or "count_tokens" in self.path:
                 api.other.append(self.path)  # anything but a model call (the CLI's side requests)
-                self._send(404, b'{"type": "error", "error": {"type": "not_found_error", "message": "fake"}}')
+                self.send_body(404, b'{"type": "error", "error": {"type": "not_found_error", "message": "fake"}}')
                 return
             api.requests.append(body)
             api.headers.append({k.lower(): v for k, v in self.headers.items()})
@@ -140,39 +138,18 @@ def fake_api(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeMe
                 payload = reply(body) if callable(reply) else reply
             streamed = status == 200 and body.get("stream")  # the claude CLI streams; the anthropic SDK does not here
             data = _events(payload) if streamed else json.dumps(payload).encode()
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", "text/event-stream" if streamed else "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-            except OSError:  # the client gave up (an interrupted turn)
-                pass
+            self.send_body(status, data, "text/event-stream" if streamed else "application/json")
 
         def do_GET(self) -> None:
             api.other.append(self.path)
-            self._send(404, b"{}")
+            self.send_body(404, b"{}")
 
-        def _send(self, status: int, data: bytes) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    api.url = f"http://127.0.0.1:{server.server_port}"
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", api.url)
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
-    monkeypatch.setenv("SEER_OUTPUTS_DIR", str(tmp_path / "outputs"))  # default transcripts land here
-    yield api
-    server.shutdown()
+    with serving(Handler) as server:
+        api.url = f"http://127.0.0.1:{server.server_port}"
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", api.url)
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
+        monkeypatch.setenv("SEER_OUTPUTS_DIR", str(tmp_path / "outputs"))  # default transcripts land here
+        yield api
     server.server_close()
 
 

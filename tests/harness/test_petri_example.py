@@ -6,9 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -17,6 +15,7 @@ import pytest
 
 from seer_mcp.api import Runtime, set_default_runtime
 from seer_mcp.settings import Settings
+from tests.fake_http import FakeHandler, serving
 
 from .conftest import FakeMessagesAPI, message, text, tool_use
 
@@ -85,7 +84,7 @@ def fake_target(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     """An OpenAI-compatible chat API that answers every request with the next queued reply."""
     state: dict[str, Any] = {"requests": [], "replies": []}
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(FakeHandler):
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             state["requests"].append({"path": self.path, "authorization": self.headers.get("Authorization"),
@@ -93,23 +92,13 @@ def fake_target(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
             content = state["replies"].pop(0) if state["replies"] else "ok"
             data = json.dumps({"id": "x", "object": "chat.completion", "choices": [
                 {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}]}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            self.send_body(200, data)
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setenv("TARGET_MODEL", "vendor/target-model")
-    monkeypatch.setenv("TARGET_API_BASE_URL", f"http://127.0.0.1:{server.server_port}/v1")
-    monkeypatch.setenv("TARGET_API_KEY", "sk-target")
-    yield state
-    server.shutdown()
-    server.server_close()
+    with serving(Handler) as server:
+        monkeypatch.setenv("TARGET_MODEL", "vendor/target-model")
+        monkeypatch.setenv("TARGET_API_BASE_URL", f"http://127.0.0.1:{server.server_port}/v1")
+        monkeypatch.setenv("TARGET_API_KEY", "sk-target")
+        yield state
 
 
 @pytest.fixture

@@ -4,10 +4,8 @@ checked against the toolkit), and an API target (a fake OpenAI-compatible server
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -16,6 +14,7 @@ import pytest
 
 import toolkit
 from seer_mcp import interface
+from tests.fake_http import FakeHandler, serving, without_proxies
 
 from .conftest import assert_well_described, load_interface, model_entry
 
@@ -137,37 +136,21 @@ class FakeAPI:
 
 @pytest.fixture
 def fake_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAPI]:
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)  # the fake server is local
+    without_proxies(monkeypatch)
     api = FakeAPI()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(FakeHandler):
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             api.requests.append({"path": self.path, "authorization": self.headers.get("Authorization"),
                                  "body": body})
             status, payload, delay = api.replies.pop(0) if api.replies else (200, completion("ok"), 0.0)
             time.sleep(delay)
-            data = json.dumps(payload).encode()
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-            except OSError:  # the client gave up (the timeout test)
-                pass
+            self.send_body(status, json.dumps(payload).encode())  # the timeout test's client has gone by now
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    api.url = f"http://127.0.0.1:{server.server_port}/v1"
-    yield api
-    server.shutdown()
-    server.server_close()
+    with serving(Handler) as server:
+        api.url = f"http://127.0.0.1:{server.server_port}/v1"
+        yield api
 
 
 @pytest.fixture
