@@ -51,6 +51,11 @@ _STREAM_SILENCE_S = 15.0
 _CELL_REPLY_SLACK_S = 15.0
 _REQUEST_TIMEOUT_S = 60.0
 
+
+def _reply_within(cell_timeout: float, wait: float | None) -> float:
+    """The agent answers a cell at its timeout (then the grace) or, with a wait, when the wait runs out."""
+    return cell_timeout if wait is None else min(cell_timeout, wait)
+
 _BY_KIND: dict[str, type[Exception]] = {
     "not_found": NotFound,
     "kernel_dead": KernelDead,
@@ -127,16 +132,23 @@ class SandboxAgentClient:
         await self._call("DELETE", f"/sessions/{session_id}")
 
     async def execute(self, session_id: str, code: str, timeout: float,
-                      on_progress: ProgressHandler | None = None) -> CellResult:
-        return await self._stream_cell(f"/sessions/{session_id}/execute", {"code": code, "timeout": timeout},
-                                       timeout, on_progress)
+                      on_progress: ProgressHandler | None = None, wait: float | None = None) -> CellResult:
+        """Runs a cell; with a `wait`, a cell still running then comes back as status "running" and goes on."""
+        body = {"code": code, "timeout": timeout, "wait": wait}
+        return await self._stream_cell(f"/sessions/{session_id}/execute", body, _reply_within(timeout, wait),
+                                       on_progress)
 
     async def edit_cell(self, session_id: str, cell_index: int, code: str, timeout: float,
-                        on_progress: ProgressHandler | None = None) -> CellResult:
-        body = {"cell_index": cell_index, "code": code, "timeout": timeout}
-        return await self._stream_cell(f"/sessions/{session_id}/edit", body, timeout, on_progress)
+                        on_progress: ProgressHandler | None = None, wait: float | None = None) -> CellResult:
+        body = {"cell_index": cell_index, "code": code, "timeout": timeout, "wait": wait}
+        return await self._stream_cell(f"/sessions/{session_id}/edit", body, _reply_within(timeout, wait),
+                                       on_progress)
 
-    async def _stream_cell(self, path: str, body: dict[str, Any], cell_timeout: float,
+    async def wait_cell(self, session_id: str, wait: float, on_progress: ProgressHandler | None = None) -> CellResult:
+        """Waits up to `wait` more for the session's cell that came back "running"; shows only new output."""
+        return await self._stream_cell(f"/sessions/{session_id}/wait", {"wait": wait}, wait, on_progress)
+
+    async def _stream_cell(self, path: str, body: dict[str, Any], replies_within: float,
                            on_progress: ProgressHandler | None) -> CellResult:
         """Reads the cell's reply: plain JSON for a quick cell, JSON lines (progress, result) for a slow one.
 
@@ -144,7 +156,7 @@ class SandboxAgentClient:
         than its heartbeat allows or past the cell's timeout plus the agent's grace.
         """
         try:
-            async with asyncio.timeout(cell_timeout + _CELL_REPLY_SLACK_S):
+            async with asyncio.timeout(replies_within + _CELL_REPLY_SLACK_S):
                 response = await self._send("POST", path, json=body, read_timeout=_STREAM_SILENCE_S)
                 try:
                     return await self._read_cell_reply(response, on_progress)

@@ -12,8 +12,10 @@ import asyncio
 import json
 import logging
 import os
-import shutil
+import shlex
+import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 from seer_mcp import __version__
@@ -45,7 +47,7 @@ def _serve(args: argparse.Namespace) -> int:
         except InvalidRequest as exc:
             print(f"seer-mcp: {exc}", file=sys.stderr)
             return 2
-    from seer_mcp.http_auth import SingleTokenVerifier, http_token
+    from seer_mcp.http_auth import BearerRequired, SingleTokenVerifier, http_token
     from seer_mcp.ui.app import login_url
 
     if not args.http:
@@ -67,8 +69,22 @@ def _serve(args: argparse.Namespace) -> int:
           f"bearer token: {token}\n"
           f"(stored in {settings.token_path}; set SEER_HTTP_TOKEN to choose your own)\n"
           f"web UI: {login_url(settings.http_host, settings.http_port, token)}", file=sys.stderr, flush=True)
-    asyncio.run(server.run_http_async(show_banner=False, host=settings.http_host, port=settings.http_port))
+    from starlette.middleware import Middleware
+
+    where = "SEER_HTTP_TOKEN" if settings.http_token else f"stored in {settings.token_path}"
+    hint = Middleware(BearerRequired, token=token, token_hint=f" (it is {where})")
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again once it is done. Left to the
+    # default action, that kills the process before the server's lifespan closes the manager (so sandboxes
+    # the setting says to terminate would be left running); as SystemExit it unwinds through it instead.
+    signal.signal(signal.SIGTERM, _exit_for_signal)
+    asyncio.run(server.run_http_async(show_banner=False, host=settings.http_host, port=settings.http_port,
+                                      middleware=[hint]))
     return 0
+
+
+def _exit_for_signal(signum: int, frame: Any) -> None:
+    signal.signal(signum, signal.SIG_DFL)  # a second one ends the process at once
+    raise SystemExit(0)  # a shutdown that was asked for, and done
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -153,16 +169,31 @@ def _stop(args: argparse.Namespace) -> int:
     return asyncio.run(stop())
 
 
+def server_command() -> list[str]:
+    """The command that starts this installation's server, by absolute path.
+
+    Clients start servers from an environment of their own, where the venv's `bin`
+    is seldom on PATH: a bare `seer-mcp` there fails to connect. The venv's python
+    is not resolved through its symlink, which would leave the venv.
+    """
+    script = Path(sys.executable).parent / "seer-mcp"
+    if script.is_file():
+        return [str(script), "serve"]
+    return [sys.executable, "-m", "seer_mcp", "serve"]
+
+
 def _client_config(args: argparse.Namespace) -> int:
-    exe = shutil.which("seer-mcp")
-    command, base_args = (exe, ["serve"]) if exe else (sys.executable, ["-m", "seer_mcp", "serve"])
+    command, *base_args = server_command()
     if args.client == "claude-code":
-        print(f"claude mcp add seer -- {command} {' '.join(base_args)}")
-    else:
-        snippet = {"mcpServers": {"seer": {"command": command, "args": base_args}}}
-        print(json.dumps(snippet, indent=2))
-        print("# add this to claude_desktop_config.json "
-              "(macOS: ~/Library/Application Support/Claude/, Windows: %APPDATA%\\Claude\\)", file=sys.stderr)
+        print(f"claude mcp add seer -- {shlex.join([command, *base_args])}")
+        return 0
+    # Claude Desktop starts servers in / (macOS): notebooks need an outputs folder that can be written.
+    env = {"SEER_OUTPUTS_DIR": str(Path.home() / "seer-outputs")}
+    snippet = {"mcpServers": {"seer": {"command": command, "args": base_args, "env": env}}}
+    print(json.dumps(snippet, indent=2))
+    print("# add this to claude_desktop_config.json "
+          "(macOS: ~/Library/Application Support/Claude/, Windows: %APPDATA%\\Claude\\), then restart Claude Desktop",
+          file=sys.stderr)
     return 0
 
 

@@ -178,10 +178,23 @@ def cells(probes: list[str]) -> list[tuple[str, str]]:
             ("Conclusion", CONCLUSION)]
 
 
-def _tail(result: Any, lines: int = 8) -> str:
-    text = "".join(getattr(block, "text", "") for block in result.content).strip()
-    kept = [line for line in text.splitlines() if not line.startswith("RESULT ")]
+def _tail(text: str, lines: int = 8) -> str:
+    kept = [line for line in text.strip().splitlines() if not line.startswith("RESULT ")]
     return "\n".join(kept[-lines:])
+
+
+async def _run_cell(client: Client, code: str) -> tuple[str, str]:
+    """Runs a cell to its end, as an agent would: wait_cell while it comes back still running.
+    Returns its final status and all the text it showed (the status lines left out)."""
+    result = await client.call_tool("execute_code", {"code": code, "timeout": 600}, raise_on_error=False)
+    pieces = []
+    while True:
+        text = "".join(getattr(block, "text", "") for block in result.content)
+        pieces.append(text.rsplit("\n[", 1)[0] if "\n[" in text else "")
+        status = result.meta["seer"]["status"]
+        if status != "running":
+            return status, "\n".join(piece for piece in pieces if piece)
+        result = await client.call_tool("wait_cell", {}, raise_on_error=False)
 
 
 async def investigate(adapter: Path, base: Path, probes: list[str], log: Any = print) -> dict[str, Any]:
@@ -196,14 +209,13 @@ async def investigate(adapter: Path, base: Path, probes: list[str], log: Any = p
             session = (await client.call_tool("start_session", {"name": "investigation"})).structured_content
             log(session["model_info"])
             await client.call_tool("add_markdown", {"content": "# Investigating a fine-tuned model (identity hidden)"})
-            result = None
+            text = ""
             for title, code in cells(probes):
                 await client.call_tool("add_markdown", {"content": f"## {title}"})
-                result = await client.call_tool("execute_code", {"code": code, "timeout": 600}, raise_on_error=False)
-                log(f"\n--- {title}  [{result.structured_content['status']}]\n{_tail(result)}")
-                if result.structured_content["status"] != "ok":
-                    raise RuntimeError(f"the cell '{title}' failed:\n{_tail(result, 30)}")
-            text = "".join(getattr(block, "text", "") for block in result.content)
+                status, text = await _run_cell(client, code)
+                log(f"\n--- {title}  [{status}]\n{_tail(text)}")
+                if status != "ok":
+                    raise RuntimeError(f"the cell '{title}' failed:\n{_tail(text, 30)}")
             report = json.loads(text.split("RESULT ", 1)[1].splitlines()[0])
             summary = report["finding"] or "no clear hidden assumption found"
             await client.call_tool("add_markdown", {"content": f"## Finding\n\n{summary}."})

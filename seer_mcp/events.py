@@ -98,12 +98,13 @@ class CellWatch:
     (the sandbox vanished, the kernel was dead) still reports the cell as finished.
     """
 
-    def __init__(self, bus: EventBus, session_id: str, sandbox_id: str, code: str, cell_index: int | None,
+    def __init__(self, bus: EventBus, session_id: str, sandbox_id: str, code: str | None, cell_index: int | None,
                  forward: Callable[[CellProgress], Awaitable[None]] | None) -> None:
         self._bus, self._forward = bus, forward
         self._ids = {"session_id": session_id, "sandbox_id": sandbox_id}
         self.result: CellResult | None = None
-        bus.publish({"type": "cell_started", **self._ids, "code": code, "cell_index": cell_index})
+        if code is not None:  # None: waiting again for a cell that was already announced
+            bus.publish({"type": "cell_started", **self._ids, "code": code, "cell_index": cell_index})
 
     async def progress(self, progress: CellProgress) -> None:
         self._bus.publish({"type": "cell_progress", **self._ids, "elapsed": round(progress.elapsed, 1),

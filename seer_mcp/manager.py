@@ -153,8 +153,11 @@ class SandboxManager:
         outputs = self.settings.outputs_dir / (f"{spec.name}-{sandbox_id}" if spec.name else sandbox_id)
         outputs.mkdir(parents=True, exist_ok=True)
         await progress(0, 3, f"starting {spec.backend} sandbox {sandbox_id}")
+        idle_timeout = spec.idle_timeout or self.settings.idle_timeout
+        expires_at = time.time() + min(spec.timeout, self.settings.max_lifetime)
         try:
-            started = await backend.start(StartRequest(sandbox_id, spec, token, outputs, progress, restore))
+            started = await backend.start(StartRequest(sandbox_id, spec, token, outputs, progress, restore,
+                                                       idle_timeout=idle_timeout, expires_at=expires_at))
         except BaseException:
             with contextlib.suppress(OSError):
                 outputs.rmdir()  # only if nothing was written there
@@ -168,8 +171,7 @@ class SandboxManager:
             sandbox_id=sandbox_id, name=spec.name, backend=spec.backend, status=RUNNING,
             spec=spec.model_dump(), handle=handle, workspace_path=started.workspace_path,
             outputs_path=str(outputs), created_at=now, last_active=now,
-            expires_at=now + min(spec.timeout, self.settings.max_lifetime),
-            idle_timeout=spec.idle_timeout or self.settings.idle_timeout,
+            expires_at=expires_at, idle_timeout=idle_timeout,
         )
         self.store.put_sandbox(record)
         client = SandboxAgentClient(started.address)
@@ -384,24 +386,38 @@ class SandboxManager:
         return {"session_id": record.session_id, "ended": True, "notebook_copy": record.mirror_path}
 
     async def execute(self, session_id: str | None, code: str, timeout: float | None = None,
-                      on_progress: ProgressHandler | None = None) -> tuple[CellResult, SessionRecord]:
+                      on_progress: ProgressHandler | None = None,
+                      wait: float | None = None) -> tuple[CellResult, SessionRecord]:
+        """Runs a cell. With a `wait`, a cell still running after it comes back as "running" and goes on."""
         record, live = self.session(session_id)
         async with self.using(live) as client:
             with CellWatch(self.events, record.session_id, record.sandbox_id, code, None, on_progress) as watch:
                 result = await client.execute(record.session_id, code, timeout or self.settings.cell_timeout,
-                                              watch.progress)
-                await self._mirror(live, record)
+                                              watch.progress, wait)
+                await self._mirror(live, record, result)
                 watch.result = result
         return result, record
 
     async def edit_cell(self, session_id: str | None, cell_index: int, code: str, timeout: float | None = None,
-                        on_progress: ProgressHandler | None = None) -> tuple[CellResult, SessionRecord]:
+                        on_progress: ProgressHandler | None = None,
+                        wait: float | None = None) -> tuple[CellResult, SessionRecord]:
         record, live = self.session(session_id)
         async with self.using(live) as client:
             with CellWatch(self.events, record.session_id, record.sandbox_id, code, cell_index, on_progress) as watch:
                 result = await client.edit_cell(record.session_id, cell_index, code,
-                                                timeout or self.settings.cell_timeout, watch.progress)
-                await self._mirror(live, record)
+                                                timeout or self.settings.cell_timeout, watch.progress, wait)
+                await self._mirror(live, record, result)
+                watch.result = result
+        return result, record
+
+    async def wait_cell(self, session_id: str | None, wait: float,
+                        on_progress: ProgressHandler | None = None) -> tuple[CellResult, SessionRecord]:
+        """Waits up to `wait` for the session's cell that came back "running"; only output not shown yet."""
+        record, live = self.session(session_id)
+        async with self.using(live) as client:
+            with CellWatch(self.events, record.session_id, record.sandbox_id, None, None, on_progress) as watch:
+                result = await client.wait_cell(record.session_id, wait, watch.progress)
+                await self._mirror(live, record, result)
                 watch.result = result
         return result, record
 
@@ -445,8 +461,8 @@ class SandboxManager:
         record, live = self.session(session_id)
         return await live.client.notebook_bytes(record.session_id)
 
-    async def _mirror(self, live: LiveSandbox, record: SessionRecord) -> None:
-        if live.agent_mirrors or record.mirror_path is None:
+    async def _mirror(self, live: LiveSandbox, record: SessionRecord, result: CellResult | None = None) -> None:
+        if live.agent_mirrors or record.mirror_path is None or (result is not None and result.status == "running"):
             return
         data = await live.client.notebook_bytes(record.session_id)
         await asyncio.to_thread(write_atomically, Path(record.mirror_path), data)
@@ -478,12 +494,28 @@ class SandboxManager:
             return idle, f"idle for {record.idle_timeout:g}s"
         return record.expires_at, "reached its lifetime limit"
 
+    async def _catch_up_on_activity(self, live: LiveSandbox) -> None:
+        """Before an idle sandbox is terminated: what the server cannot see, a cell that runs on after its
+        caller stopped waiting (activity now) or one that ended since (activity then), counts too."""
+        try:
+            health = await live.client.health(timeout=3.0)
+        except SeerError:
+            return
+        if health.cells_running:
+            self._touch(live)
+        elif health.last_active and health.last_active > live.record.last_active:
+            live.record.last_active = health.last_active
+            self.store.touch(live.record.sandbox_id, health.last_active)
+
     async def _reap_forever(self) -> None:
         while True:
             now = time.time()
             next_due = now + _MAX_REAPER_SLEEP_S
             for sandbox_id, live in list(self._live.items()):
                 due, reason = self._deadline(live)
+                if due <= now and due < live.record.expires_at:
+                    await self._catch_up_on_activity(live)
+                    due = live.record.idle_deadline() or due
                 if due <= now:
                     log.info("terminating sandbox %s: %s", sandbox_id, reason)
                     with contextlib.suppress(SeerError):
@@ -491,5 +523,8 @@ class SandboxManager:
                 else:
                     next_due = min(next_due, due)
             self._wake.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), max(0.05, next_due - time.time()))
+            # asyncio.timeout, not wait_for: on Python 3.11 a cancel that lands as wait_for times out turns
+            # into a TimeoutError, so close() would wait for this loop forever.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.05, next_due - time.time())):
+                    await self._wake.wait()

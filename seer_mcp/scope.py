@@ -56,6 +56,9 @@ class BoundManager:
     async def edit_cell(self, session_id: str | None, *args: Any, **kwargs: Any) -> Any:
         return await self._manager.edit_cell(self._session(session_id), *args, **kwargs)
 
+    async def wait_cell(self, session_id: str | None, *args: Any, **kwargs: Any) -> Any:
+        return await self._manager.wait_cell(self._session(session_id), *args, **kwargs)
+
     async def add_markdown(self, session_id: str | None, *args: Any, **kwargs: Any) -> Any:
         return await self._manager.add_markdown(self._session(session_id), *args, **kwargs)
 

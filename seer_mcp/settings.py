@@ -48,12 +48,17 @@ class Settings(BaseSettings):
     image_max_px: int = Field(default=1024, ge=16,
                               description="Images returned to the agent are downscaled to this long side.")
     cell_timeout: float = Field(default=600, gt=0, description="Seconds before a cell is interrupted.")
+    result_wait: float = Field(default=25, gt=0, le=3600,
+                               description="Seconds a tool call waits for its cell before it answers `running` "
+                                           "(the cell goes on; wait_cell shows the rest). Keep it under the "
+                                           "client's own tool-call timeout.")
     interface_call_timeout: float = Field(default=300, gt=0,
                                           description="Seconds before an interface call is cancelled.")
     interface_load_timeout: float = Field(default=3600, gt=0,
                                           description="Seconds an interface file may take to load (its models).")
-    idle_timeout: float | None = Field(default=None, gt=0,
-                                       description="Seconds a sandbox may sit unused before it is terminated.")
+    idle_timeout: float | None = Field(default=1800, gt=0,
+                                       description="Seconds a sandbox may sit unused before it ends (kept by the "
+                                                   "sandbox itself, with or without a server running).")
     max_lifetime: float = Field(default=24 * 3600, gt=0,
                                 description="Seconds after which any sandbox is terminated.")
     sandbox_start_timeout: float = Field(default=120, gt=0,
@@ -74,8 +79,10 @@ class Settings(BaseSettings):
     agent_secrets: list[str] = Field(default_factory=list,
                                      description="Secrets an agent may name in create_sandbox (JSON list); "
                                                  "configs may name any.")
-    terminate_on_exit: bool = Field(default=True,
-                                    description="Terminate local sandboxes when the server stops (not after kill -9).")
+    terminate_on_exit: bool = Field(default=False,
+                                    description="Terminate this server's local sandboxes when it stops (stdin "
+                                                "closed, SIGINT or SIGTERM; not kill -9). Off: they live on to "
+                                                "their idle timeout, and the next server re-attaches to them.")
 
     @field_validator("state_dir", "outputs_dir", mode="after")
     @classmethod

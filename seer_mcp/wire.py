@@ -15,7 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-CellStatus = Literal["ok", "error", "timeout", "dead"]
+# "running": the caller's wait ran out and the cell goes on (see seer_mcp.agent.cell_runs).
+CellStatus = Literal["ok", "error", "timeout", "dead", "running"]
 
 # The phrase every dead-kernel report carries; tests and agents rely on it.
 KERNEL_DIED = "kernel died, state lost"
@@ -24,6 +25,11 @@ KERNEL_DIED = "kernel died, state lost"
 class ExecuteRequest(BaseModel):
     code: str
     timeout: float | None = Field(default=None, gt=0)
+    wait: float | None = Field(default=None, gt=0)  # reply "running" after this long; None: wait for the end
+
+
+class WaitCellRequest(BaseModel):
+    wait: float = Field(gt=0)
 
 
 class EditCellRequest(ExecuteRequest):
@@ -78,6 +84,8 @@ class CellResult(BaseModel):
     error: ErrorInfo | None = None
     duration: float = 0.0
     message: str = ""  # a human sentence for timeouts, deaths and interrupts
+    continued: bool = False  # outputs hold only what an earlier "running" reply did not show
+    earlier: str = ""  # what became of a cell that was still running when this one was asked for
 
 
 class MarkdownResult(BaseModel):
@@ -142,6 +150,8 @@ class AgentHealth(BaseModel):
     root: str
     sessions: list[SessionInfo] = []
     kernel_pids: list[int] = []
+    cells_running: bool = False  # a cell runs, perhaps with no caller waiting for it
+    last_active: float | None = None  # the agent's own idea of its last activity (epoch seconds), when it keeps one
 
 
 class AgentError(BaseModel):

@@ -16,11 +16,15 @@ from seer_mcp.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 
+# Every server the suite starts terminates its local sandboxes when it stops, so no test leaves kernels behind.
+# (The default keeps them, for clients that start one server per call; tests of that say so in their settings.)
+os.environ["SEER_TERMINATE_ON_EXIT"] = "1"
+
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(state_dir=tmp_path / "state", outputs_dir=tmp_path / "outputs", cell_timeout=60,
-                    _env_file=None)
+                    terminate_on_exit=True, _env_file=None)
 
 
 @pytest.fixture
@@ -44,7 +48,27 @@ async def open_session(client: Client, **sandbox_args: Any) -> tuple[str, str]:
 
 
 def text_of(result: Any) -> str:
+    """All the text of a result's content: for an output, what every client's model is shown."""
     return "".join(getattr(block, "text", "") for block in result.content)
+
+
+def output_of(result: Any) -> str:
+    """An output's text without its closing status line (`[cell 3 · ok · 0.01 s]`): what the cell printed."""
+    text = text_of(result)
+    body, _, last = text.rpartition("\n")
+    if last.startswith("[") and last.endswith("]"):
+        return body
+    return "" if text.startswith("[") and text.endswith("]") else text
+
+
+def status_of(result: Any) -> str:
+    """An output's closing status line."""
+    return text_of(result).rpartition("\n")[2]
+
+
+def fields_of(result: Any) -> dict[str, Any]:
+    """An output's fields for programs: `_meta["seer"]`, which clients do not show their model."""
+    return result.meta["seer"]
 
 
 def sandbox_processes(marker: str) -> list[psutil.Process]:
@@ -60,7 +84,8 @@ def server_env(settings: Settings) -> dict[str, str]:
     """Environment for a seer-mcp server subprocess that uses the test's settings."""
     env = dict(os.environ)
     env.update({"SEER_STATE_DIR": str(settings.state_dir), "SEER_OUTPUTS_DIR": str(settings.outputs_dir),
-                "PYTHONUNBUFFERED": "1"})
+                "SEER_TERMINATE_ON_EXIT": "1" if settings.terminate_on_exit else "0",
+                "SEER_RESULT_WAIT": str(settings.result_wait), "PYTHONUNBUFFERED": "1"})
     return env
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import uvicorn
 
 from seer_mcp.agent.app import AgentState, SandboxLayout, create_app
+from seer_mcp.agent.limits import SelfLimits
 
 TOKEN_ENV = "SEER_AGENT_TOKEN"
 DEBUG_TOKEN_ENV = "SEER_DEBUG_TOKEN"
@@ -37,6 +38,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--mirror-dir", type=Path, help="also write every notebook here")
     parser.add_argument("--ready-fd", type=int, help="write a JSON line here once listening")
+    parser.add_argument("--idle-timeout", type=float, help="stop after this many seconds without activity")
+    parser.add_argument("--expires-at", type=float, help="stop at this time (seconds since the epoch)")
     return parser.parse_args(argv)
 
 
@@ -89,6 +92,14 @@ async def _serve(args: argparse.Namespace, token: str, debug_token: str = "") ->
             with os.fdopen(args.ready_fd, "w") as f:
                 f.write(json.dumps(ready) + "\n")
 
+    def stop_for(reason: str) -> None:
+        # Left where the operator looks (and seer-mcp ls, on re-attach, reports why it ended).
+        (layout.logs / "ended").write_text(f"the sandbox stopped itself: {reason}\n")
+        stop()
+
+    if args.idle_timeout or args.expires_at:
+        agent.limits = SelfLimits(args.idle_timeout, args.expires_at, agent.cells_running, stop_for)
+        limits_task = asyncio.create_task(agent.limits.run())  # noqa: F841 (lives as long as the loop)
     config.app = create_app(agent, token, stop, on_ready=announce)
     watcher = await _start_jupyterlab(args, layout, debug_token) if args.debug_port else None
     try:

@@ -26,7 +26,9 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from seer_mcp.agent import files
+from seer_mcp.agent.cell_runs import CellRun, CellRuns
 from seer_mcp.agent.interfaces import InterfaceDeadError, InterfaceLoadError, InterfaceRegistry
+from seer_mcp.agent.limits import SelfLimits
 from seer_mcp.agent.kernels import KernelDeadError, KernelSession, write_kernelspec
 from seer_mcp.agent.notebooks import NotebookFile
 from seer_mcp.agent.shell import run_command
@@ -34,6 +36,7 @@ from seer_mcp.agent.shell_session import ShellSession
 from seer_mcp.wire import (
     AgentError,
     AgentHealth,
+    CellResult,
     EditCellRequest,
     ExecRequest,
     ExecuteRequest,
@@ -44,6 +47,7 @@ from seer_mcp.wire import (
     ServeInterfaceRequest,
     SessionInfo,
     StartSessionRequest,
+    WaitCellRequest,
     WriteFileRequest,
 )
 
@@ -95,6 +99,8 @@ class AgentState:
         self.mirror_dir = mirror_dir
         self.sessions: dict[str, KernelSession | ShellSession] = {}
         self._cells: set[asyncio.Task[Any]] = set()
+        self.runs = CellRuns()
+        self.limits: SelfLimits | None = None  # the sandbox's own idle timeout and lifetime, when it has them
         self._spare: asyncio.Task[KernelSession] | None = None
         self.interfaces = InterfaceRegistry(layout.workspace, layout.logs, kernel_env)
         write_kernelspec(layout.kernelspecs)
@@ -207,13 +213,22 @@ class AgentState:
     async def end_session(self, session_id: str) -> None:
         session = self.session(session_id)
         del self.sessions[session_id]
+        self.runs.forget(session_id)
         await session.shutdown()
 
     def run_cell(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro)
         self._cells.add(task)
-        task.add_done_callback(self._cells.discard)
+        task.add_done_callback(self._cell_done)
         return task
+
+    def _cell_done(self, task: asyncio.Task[Any]) -> None:
+        self._cells.discard(task)
+        if self.limits is not None:
+            self.limits.touch()  # a cell that ends with nobody waiting is activity too
+
+    def cells_running(self) -> bool:
+        return bool(self._cells)
 
     async def shutdown(self) -> None:
         spare, self._spare = self._spare, None
@@ -244,10 +259,11 @@ class BearerAuth:
     else: it is what a generated client library carries.
     """
 
-    def __init__(self, app: ASGIApp, token: str, interfaces: InterfaceRegistry) -> None:
+    def __init__(self, app: ASGIApp, token: str, agent: "AgentState") -> None:
         self.app = app
         self.expected = f"Bearer {token}".encode()
-        self.interfaces = interfaces
+        self.interfaces = agent.interfaces
+        self.agent = agent
 
     def _allows(self, path: str, given: bytes) -> bool:
         if hmac.compare_digest(given, self.expected):
@@ -263,17 +279,29 @@ class BearerAuth:
                 body = AgentError(error="unauthorized", message="missing or wrong sandbox token")
                 await JSONResponse(body.model_dump(), status_code=401)(scope, receive, send)
                 return
+            limits = self.agent.limits
+            if limits is not None and not _PASSIVE.match(scope["path"]):
+                limits.begin()
+                try:
+                    await self.app(scope, receive, send)
+                finally:
+                    limits.end()
+                return
         await self.app(scope, receive, send)
+
+
+# Requests that only look, and so do not keep a sandbox from its idle limit.
+_PASSIVE = re.compile(r"^/(health|sessions/[^/]+/notebook\.ipynb)$")
 
 
 _ERRORS: list[tuple[type[BaseException], int, str]] = [
     (InterfaceLoadError, 422, "interface_load_failed"),
     (InterfaceDeadError, 409, "interface_dead"),
     (files.PathOutsideSandbox, 403, "outside_sandbox"),
+    (IndexError, 400, "bad_request"),  # before LookupError, of which it is a subclass
     (LookupError, 404, "not_found"),
     (FileNotFoundError, 404, "not_found"),
     (KernelDeadError, 409, "kernel_dead"),
-    (IndexError, 400, "bad_request"),
     (ValueError, 400, "bad_request"),
     (OSError, 400, "bad_request"),
 ]
@@ -318,7 +346,8 @@ async def _body(request: Request, model: type[BaseModel]) -> Any:
 async def health(request: Request, agent: AgentState) -> AgentHealth:
     return AgentHealth(pid=os.getpid(), root=str(agent.layout.root),
                        sessions=[agent.info(s) for s in agent.sessions.values()],
-                       kernel_pids=agent.kernel_pids())
+                       kernel_pids=agent.kernel_pids(), cells_running=agent.cells_running(),
+                       last_active=agent.limits.last_active if agent.limits else None)
 
 
 async def start_session(request: Request, agent: AgentState) -> SessionInfo:
@@ -330,44 +359,73 @@ async def end_session(request: Request, agent: AgentState) -> dict[str, bool]:
     return {"ended": True}
 
 
-async def _cell_reply(agent: AgentState, session: KernelSession | ShellSession, code: str, timeout: float | None,
-                      replace_index: int | None = None) -> Response:
+async def _start_cell(agent: AgentState, session: KernelSession | ShellSession, code: str, timeout: float | None,
+                      replace_index: int | None = None) -> tuple[CellRun, str]:
+    """Starts a cell in a task of its own; returns its run and a note on a detached cell that finished before it."""
+    session_id = session.session_id
+    earlier = agent.runs.settle_before_next(session_id)
+    run = CellRun(task=None, partial=session.partial_outputs,  # type: ignore[arg-type]
+                  cell_index=session.next_cell_index(replace_index))
+    run.task = agent.run_cell(session.execute(code, timeout or DEFAULT_CELL_TIMEOUT_S, run.report, replace_index))
+    return run, earlier
+
+
+async def _cell_reply(agent: AgentState, session_id: str, run: CellRun, wait: float | None,
+                      earlier: str = "") -> Response:
     """A quick cell's result as plain JSON; a slow cell's as JSON lines: progress, then the result.
 
-    Deciding after a short wait keeps the common, fast cell on the cheapest
-    reply path, while long cells still stream progress to the server.
+    Deciding after a short wait keeps the common, fast cell on the cheapest reply
+    path. With a `wait`, a cell still running when it runs out is answered
+    "running" (with the output so far) and detached: it goes on, and
+    /sessions/{id}/wait picks it up. So is one whose caller hung up.
     """
     events: asyncio.Queue[str] = asyncio.Queue()
 
-    async def on_progress(progress: BaseModel) -> None:
+    async def listen(progress: BaseModel) -> None:
         events.put_nowait(progress.model_dump_json())
 
-    task = agent.run_cell(session.execute(code, timeout or DEFAULT_CELL_TIMEOUT_S, on_progress, replace_index))
+    def line(result: CellResult) -> str:
+        return result.model_copy(update={"earlier": earlier}).model_dump_json() if earlier else result.model_dump_json()
 
     def final_line() -> str:
         try:
-            return task.result().model_dump_json()
+            return line(run.finished())
         except Exception as exc:
             return json.dumps({"type": "error", **json.loads(_error_response(exc).body)})
 
     async def lines() -> AsyncIterator[bytes]:
-        while True:
-            getter = asyncio.ensure_future(events.get())
-            await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
-            if getter.done():
-                yield getter.result().encode() + b"\n"
-                continue
-            getter.cancel()
-            yield final_line().encode() + b"\n"
-            return
+        deadline = None if wait is None else asyncio.get_running_loop().time() + wait
+        run.listener = listen
+        answered = False
+        try:
+            while True:
+                getter = asyncio.ensure_future(events.get())
+                left = None if deadline is None else max(0.0, deadline - asyncio.get_running_loop().time())
+                await asyncio.wait({getter, run.task}, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+                if getter.done():
+                    yield getter.result().encode() + b"\n"
+                    continue
+                getter.cancel()
+                if run.task.done():
+                    answered = True
+                    yield final_line().encode() + b"\n"
+                    return
+                answered = True
+                agent.runs.detach(session_id, run)
+                yield line(run.still_running()).encode() + b"\n"
+                return
+        finally:
+            run.listener = None
+            if not answered and not run.task.done():
+                agent.runs.detach(session_id, run)  # the caller hung up: the next one picks the cell up
 
-    await asyncio.wait({task}, timeout=QUICK_REPLY_S)
-    if not task.done():
+    await asyncio.wait({run.task}, timeout=QUICK_REPLY_S if wait is None else min(QUICK_REPLY_S, wait))
+    if not run.task.done():
         return StreamingResponse(lines(), media_type="application/x-ndjson")
-    error = task.exception()
+    error = run.task.exception()
     if error is not None:
         return _error_response(error)
-    return Response(task.result().model_dump_json(), media_type="application/json")
+    return Response(line(run.finished()), media_type="application/json")
 
 
 async def execute(request: Request, agent: AgentState) -> Response:
@@ -375,7 +433,8 @@ async def execute(request: Request, agent: AgentState) -> Response:
     body = await _body(request, ExecuteRequest)
     if session.dead:
         raise KernelDeadError("kernel died, state lost; call restart_kernel")
-    return await _cell_reply(agent, session, body.code, body.timeout)
+    run, earlier = await _start_cell(agent, session, body.code, body.timeout)
+    return await _cell_reply(agent, session.session_id, run, body.wait, earlier)
 
 
 async def edit_cell(request: Request, agent: AgentState) -> Response:
@@ -388,7 +447,19 @@ async def edit_cell(request: Request, agent: AgentState) -> Response:
         raise ValueError(f"cell {body.cell_index} is a markdown cell, not a code cell")
     if session.dead:
         raise KernelDeadError("kernel died, state lost; call restart_kernel")
-    return await _cell_reply(agent, session, body.code, body.timeout, replace_index=body.cell_index)
+    run, earlier = await _start_cell(agent, session, body.code, body.timeout, replace_index=body.cell_index)
+    return await _cell_reply(agent, session.session_id, run, body.wait, earlier)
+
+
+async def wait_cell(request: Request, agent: AgentState) -> Response:
+    session_id = request.path_params["session_id"]
+    agent.session(session_id)
+    body = await _body(request, WaitCellRequest)
+    run = agent.runs.take(session_id)
+    if run is None:
+        raise LookupError(f"no cell of session {session_id!r} is left running: every cell's output was shown, "
+                          "and all of it is in the notebook (read_notebook)")
+    return await _cell_reply(agent, session_id, run, body.wait)
 
 
 async def add_markdown(request: Request, agent: AgentState) -> MarkdownResult:
@@ -500,6 +571,7 @@ def create_app(agent: AgentState, token: str, stop: Callable[[], None],
         Route("/sessions/{session_id}", _handler(end_session), methods=["DELETE"]),
         Route("/sessions/{session_id}/execute", _handler(execute), methods=["POST"]),
         Route("/sessions/{session_id}/edit", _handler(edit_cell), methods=["POST"]),
+        Route("/sessions/{session_id}/wait", _handler(wait_cell), methods=["POST"]),
         Route("/sessions/{session_id}/markdown", _handler(add_markdown), methods=["POST"]),
         Route("/sessions/{session_id}/interrupt", _handler(interrupt), methods=["POST"]),
         Route("/sessions/{session_id}/restart", _handler(restart), methods=["POST"]),
@@ -529,5 +601,5 @@ def create_app(agent: AgentState, token: str, stop: Callable[[], None],
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.agent = agent
     app.state.stop = stop
-    return BearerAuth(app, token, agent.interfaces)
+    return BearerAuth(app, token, agent)
 

@@ -126,6 +126,11 @@ class _OutputCollector:
         self._stream_parts.clear()
         return self.outputs
 
+    def snapshot(self) -> list[dict[str, Any]]:
+        """The outputs so far, streams joined, while the cell still runs."""
+        return [{**output, "text": "".join(self._stream_parts[index])} if index in self._stream_parts else output
+                for index, output in enumerate(self.outputs)]
+
     def add_error(self, ename: str, evalue: str) -> None:
         self.finish()
         self.outputs.append({"output_type": "error", "ename": ename, "evalue": evalue,
@@ -180,6 +185,7 @@ class KernelSession:
         self._client: Any = None
         self._lock = asyncio.Lock()  # one cell at a time per kernel
         self._current: _CellRun | None = None
+        self._collector: _OutputCollector | None = None  # the running cell's, for partial_outputs
         self._readers: list[asyncio.Task[None]] = []
         self._pidfd: int | None = None
         self.dead = False
@@ -249,6 +255,16 @@ class KernelSession:
 
     # ----- cells -----------------------------------------------------------
 
+    def partial_outputs(self) -> list[dict[str, Any]]:
+        """What the running cell has output so far (nothing between cells)."""
+        collector = self._collector
+        return collector.snapshot() if collector is not None else []
+
+    def next_cell_index(self, replace_index: int | None = None) -> int:
+        """Where the next cell will be saved."""
+        assert self.notebook is not None
+        return self.notebook.cell_count if replace_index is None else replace_index
+
     async def execute(self, code: str, timeout: float, on_progress: ProgressCallback | None = None,
                       replace_index: int | None = None) -> CellResult:
         """Run one cell and save it: appended, or in place of `replace_index`."""
@@ -302,6 +318,8 @@ class KernelSession:
                                       stop_on_error=False)
         run = _CellRun(msg_id)
         self._current = run
+        if not silent:
+            self._collector = collector
         started = time.monotonic()
         timers = [loop.call_later(timeout, run.queue.put_nowait, _DEADLINE)]
 
@@ -347,6 +365,7 @@ class KernelSession:
                     await on_progress(CellProgress(elapsed=last_progress - started, last_line=last_line))
         finally:
             self._current = None
+            self._collector = None
             for timer in timers:
                 timer.cancel()
         if interrupted:

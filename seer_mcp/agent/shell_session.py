@@ -87,6 +87,13 @@ class ShellSession:
                            notebook_path=str(self.transcript.relative_to(notebooks_root)),
                            mirror_path=str(self.mirror) if self.mirror else None, kernel_status=self.status)
 
+    def partial_outputs(self) -> list[dict[str, object]]:
+        """A command's output is read when it ends, so nothing shows before."""
+        return []
+
+    def next_cell_index(self, replace_index: int | None = None) -> int:
+        return self.count
+
     def start(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         (self.state_dir / "state.sh").write_text(f"cd {_quote(str(self.workspace))}\n")

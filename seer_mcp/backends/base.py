@@ -52,6 +52,13 @@ class StartRequest:
     outputs_dir: Path  # where this sandbox's notebooks are mirrored on the server's host
     progress: ProgressFn = no_progress
     restore: dict[str, Any] | None = None  # what `Backend.snapshot` returned: start from that state
+    idle_timeout: float | None = None  # the sandbox's own limits, which its agent enforces (no server needed)
+    expires_at: float | None = None
+
+    def agent_limit_args(self) -> list[str]:
+        """The sandbox agent's arguments that make it keep these limits itself."""
+        args = ["--idle-timeout", f"{self.idle_timeout:g}"] if self.idle_timeout else []
+        return args + (["--expires-at", f"{self.expires_at:.3f}"] if self.expires_at else [])
 
 
 class Backend(abc.ABC):

@@ -178,7 +178,7 @@ class LocalBackend(Backend):
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "seer_mcp.agent", "--root", str(root), "--runtime-dir", str(runtime),
                 "--socket", str(runtime / "agent.sock"), "--mirror-dir", str(request.outputs_dir),
-                "--ready-fd", str(write_fd), *debug,
+                "--ready-fd", str(write_fd), *debug, *request.agent_limit_args(),
                 env=env, cwd=root, pass_fds=(write_fd,), start_new_session=True,
                 stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=agent_log,
             )

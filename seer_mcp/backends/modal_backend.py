@@ -271,7 +271,7 @@ class ModalBackend(Backend):
         models, volumes = await self._models(request, app, image, paths)
         debug_token = secrets.token_urlsafe(24) if spec.debug else None
         command = ["python", "-m", "seer_mcp.agent", "--root", paths.agent, "--workspace", paths.workspace,
-                   "--port", str(AGENT_PORT), "--host", "0.0.0.0"]
+                   "--port", str(AGENT_PORT), "--host", "0.0.0.0", *request.agent_limit_args()]
         hidden = {"SEER_AGENT_TOKEN": request.token}
         if debug_token:
             command += ["--debug-port", str(DEBUG_PORT)]

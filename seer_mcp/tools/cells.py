@@ -11,8 +11,9 @@ from pydantic import Field
 
 from seer_mcp.state import SessionRecord
 from seer_mcp.tools.common import manager_of, model_errors, progress_of
-from seer_mcp.tools.shaping import OutputBudget, shape_outputs, strip_ansi
-from seer_mcp.wire import CellProgress, CellResult
+from seer_mcp.tools.results import output_result, status_line
+from seer_mcp.tools.shaping import OutputBudget, shape_outputs
+from seer_mcp.wire import CellProgress, CellResult, NotebookPage
 
 SessionId = Annotated[str | None, Field(
     description="The session to use; may be left out when exactly one session is open.")]
@@ -24,32 +25,53 @@ _NOTEBOOK_OUTPUT_CHARS = 500
 
 
 def _cell_result(ctx: Context, result: CellResult, session: SessionRecord) -> ToolResult:
+    """A cell's output as every client's model sees it (see `seer_mcp.tools.results`)."""
     settings = manager_of(ctx).settings
     where = f"cell {result.cell_index} of {session.mirror_path}"
     shaped = shape_outputs(result.outputs, OutputBudget(settings.output_budget), settings.image_max_px, where)
-    content: list[Any] = list(shaped.content)
-    structured: dict[str, Any] = {
+    blocks: list[Any] = list(shaped.content)
+    if result.earlier:
+        blocks.insert(0, mcp_types.TextContent(type="text", text=f"[note: {result.earlier}]"))
+    meta: dict[str, Any] = {
         "status": result.status,
         "execution_count": result.execution_count,
         "cell_index": result.cell_index,
         "session_id": session.session_id,
         "notebook_copy": session.mirror_path,
-        "duration_s": result.duration,
+        "duration_s": round(result.duration, 4),
         "truncated": {"chars_cut": shaped.chars_cut, "images_downscaled": shaped.images_downscaled},
     }
     if result.error is not None:
-        structured["error"] = {
-            "ename": result.error.ename, "evalue": result.error.evalue,
-            "traceback": strip_ansi("\n".join(result.error.traceback)),
-        }
-    if result.message:
-        structured["message"] = result.message
-        content.append(mcp_types.TextContent(type="text", text=f"[{result.status}] {result.message}"))
-    if not content:
-        done = (f"command {result.execution_count} exited 0" if session.kind == "cli"
-                else f"cell {result.cell_index} ran, execution_count {result.execution_count}")
-        content.append(mcp_types.TextContent(type="text", text=f"[{done}: no output]"))
-    return ToolResult(content=content, structured_content=structured, is_error=result.status != "ok")
+        meta["error"] = {"ename": result.error.ename, "evalue": result.error.evalue}
+    for name in ("message", "continued", "earlier"):
+        if getattr(result, name):
+            meta[name] = getattr(result, name)
+    return output_result(blocks, _status(result, session, not shaped.content), meta,
+                         is_error=result.status not in ("ok", "running"))
+
+
+def _status(result: CellResult, session: SessionRecord, no_output: bool) -> str:
+    """The closing line: which cell, how it ended, and what to do next when that is not obvious."""
+    shell = session.kind == "cli"
+    what = f"command {result.execution_count or result.cell_index + 1}" if shell else f"cell {result.cell_index}"
+    took = f"{result.duration:.2f} s"
+    if result.status == "running":
+        so_far = "no output yet" if no_output else "the output so far is above"
+        return status_line(what, f"still running after {result.duration:.0f} s",
+                           f"{so_far}; call wait_cell for the rest (nothing is shown twice) or interrupt_kernel "
+                           "to stop it")
+    parts = [what]
+    if result.status == "ok":
+        parts += ["exit 0" if shell else "ok", took]
+    elif result.status == "error" and result.error is not None and not result.message:
+        parts += [f"error: {result.error.ename}", took]
+    else:
+        parts += [result.status, result.message or (result.error.evalue if result.error else "")]
+    if no_output:
+        parts.append("no output" if not result.continued else "no output beyond what was shown")
+    elif result.continued:
+        parts.append("above is only the output not shown before")
+    return status_line(*parts)
 
 
 def _without_images(outputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -104,11 +126,14 @@ def register(mcp: FastMCP) -> None:
         State persists between cells. You see stdout/stderr, the last expression's value, plots as
         images, and errors with their traceback. Long output is cut to its head and tail; the whole
         output stays in the notebook. A cell past its timeout is interrupted (variables survive).
-        In a cli session, `code` is a bash command line instead; a non-zero exit status is an error.
+        A cell that runs longer than this call waits comes back "still running" with its output so
+        far; it goes on, and wait_cell shows the rest. In a cli session, `code` is a bash command
+        line instead; a non-zero exit status is an error.
         """
         manager = manager_of(ctx)
         effective = timeout or manager.settings.cell_timeout
-        result, session = await manager.execute(session_id, code, timeout, _progress_forwarder(ctx, effective))
+        result, session = await manager.execute(session_id, code, timeout, _progress_forwarder(ctx, effective),
+                                                wait=manager.settings.result_wait)
         return _cell_result(ctx, result, session)
 
     @mcp.tool(annotations={"title": "Replace and re-run a cell", "destructiveHint": True})
@@ -120,7 +145,19 @@ def register(mcp: FastMCP) -> None:
         manager = manager_of(ctx)
         effective = timeout or manager.settings.cell_timeout
         result, session = await manager.edit_cell(session_id, cell_index, code, timeout,
-                                                  _progress_forwarder(ctx, effective))
+                                                  _progress_forwarder(ctx, effective),
+                                                  wait=manager.settings.result_wait)
+        return _cell_result(ctx, result, session)
+
+    @mcp.tool(annotations={"title": "Wait for a running cell", "readOnlyHint": True})
+    @model_errors
+    async def wait_cell(ctx: Context, session_id: SessionId = None) -> ToolResult:
+        """Wait for the cell that execute_code or edit_cell left running (status "still running"), and
+        show its output since the last call: only what was not shown before, then how it ended. Call
+        it again while the cell still runs; interrupt_kernel stops the cell."""
+        manager = manager_of(ctx)
+        wait = manager.settings.result_wait
+        result, session = await manager.wait_cell(session_id, wait, _progress_forwarder(ctx, wait))
         return _cell_result(ctx, result, session)
 
     @mcp.tool(annotations={"title": "Add a markdown cell", "destructiveHint": False})
@@ -152,17 +189,29 @@ def register(mcp: FastMCP) -> None:
     @model_errors
     async def read_notebook(ctx: Context, session_id: SessionId = None,
                             start: Annotated[int, Field(ge=0)] = 0,
-                            limit: Annotated[int, Field(ge=1, le=200)] = 20) -> dict[str, Any]:
-        """Read cells of the session's notebook: sources with shortened outputs."""
+                            limit: Annotated[int, Field(ge=1, le=200)] = 20) -> ToolResult:
+        """Read cells of the session's notebook: each cell's index, source and shortened output."""
         page = await manager_of(ctx).read_notebook(session_id, start, limit)
-        budget = OutputBudget(_NOTEBOOK_OUTPUT_CHARS)
-        cells = []
-        for cell in page.cells:
-            entry: dict[str, Any] = {"index": cell.index, "cell_type": cell.cell_type, "source": cell.source}
-            if cell.cell_type == "code":
-                shaped = shape_outputs(_without_images(cell.outputs), budget, 64, f"cell {cell.index}")
-                entry["execution_count"] = cell.execution_count
-                entry["output"] = "\n".join(c.text for c in shaped.content if isinstance(c, mcp_types.TextContent))
-            cells.append(entry)
-        return {"total_cells": page.total_cells, "start": page.start, "cells": cells,
-                "notebook_path": page.notebook_path}
+        return _notebook_page(page)
+
+
+def _notebook_page(page: NotebookPage) -> ToolResult:
+    """A page of the notebook as text: an overview, so each output is cut short and images are only named."""
+    budget = OutputBudget(_NOTEBOOK_OUTPUT_CHARS)
+    pieces: list[str] = []
+    for cell in page.cells:
+        if cell.cell_type != "code":
+            pieces.append(f"--- [{cell.index}] {cell.cell_type}\n{cell.source}")
+            continue
+        shaped = shape_outputs(_without_images(cell.outputs), budget, 64, f"cell {cell.index}")
+        output = "\n".join(c.text for c in shaped.content if isinstance(c, mcp_types.TextContent)).rstrip("\n")
+        pieces.append(f"--- [{cell.index}] code, execution_count {cell.execution_count}\n{cell.source}"
+                      + (f"\n--- output of [{cell.index}]\n{output}" if output else ""))
+    shown = f"cells {page.start}-{page.start + len(page.cells) - 1}" if page.cells else "no cells"
+    more = page.start + len(page.cells) < page.total_cells
+    status = status_line(f"{page.notebook_path}", f"{shown} of {page.total_cells}",
+                         f"read on with start={page.start + len(page.cells)}" if more else "")
+    meta = {"total_cells": page.total_cells, "start": page.start, "cells_shown": len(page.cells),
+            "notebook_path": page.notebook_path}
+    return output_result([mcp_types.TextContent(type="text", text="\n".join(pieces))] if pieces else [],
+                         status, meta)
