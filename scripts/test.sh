@@ -14,4 +14,7 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
     fi
   fi
 fi
+# The real MCP clients tests/interop drives (Claude Code, two releases; the MCP Inspector), with npm,
+# into .clients/; without npm it says so and those tests fail.
+bash scripts/install-clients.sh
 exec python -m pytest -q -p no:cacheprovider "$@"

@@ -26,6 +26,7 @@ from seer_mcp.manager import SandboxManager
 from seer_mcp.served_interfaces import tool_name
 from seer_mcp.tools.common import manager_of, model_errors
 from seer_mcp.tools.results import output_result, status_line
+from seer_mcp.tools.subscriptions import announce_tools_changed
 from seer_mcp.tools.shaping import OutputBudget
 from seer_mcp.wire import InterfaceCallResult, InterfaceFunction
 
@@ -118,13 +119,6 @@ class InterfaceToolSync:
             self._current[name] = fn.model_dump_json()
 
 
-async def _tools_changed(ctx: Context) -> None:
-    try:
-        await ctx.send_notification(mcp_types.ToolListChangedNotification())
-    except Exception:  # a client that went away must not fail the change itself
-        log.debug("tools/list_changed not delivered", exc_info=True)
-
-
 def register(mcp: FastMCP) -> None:
     @mcp.tool(annotations={"title": "Serve an interface file", "destructiveHint": False, "openWorldHint": True})
     @model_errors
@@ -157,7 +151,7 @@ def register(mcp: FastMCP) -> None:
             too_long = [f["tool"] for f in served["functions"] if len(f["tool"]) > MAX_TOOL_NAME]
             if too_long:
                 await registry.stop(name)
-            await _tools_changed(ctx)
+            await announce_tools_changed(ctx)
             if too_long:
                 raise InvalidRequest(
                     f"interface {name!r} would make tools with names longer than {MAX_TOOL_NAME} characters "
@@ -193,12 +187,12 @@ def register(mcp: FastMCP) -> None:
         try:
             return await manager_of(ctx).interfaces.reload(name)
         finally:
-            await _tools_changed(ctx)
+            await announce_tools_changed(ctx)
 
     @mcp.tool(annotations={"title": "Stop an interface", "destructiveHint": True, "idempotentHint": False})
     @model_errors
     async def stop_interface(ctx: Context, name: str) -> dict[str, Any]:
         """Stop serving an interface: its worker ends and its tools go away."""
         stopped = await manager_of(ctx).interfaces.stop(name)
-        await _tools_changed(ctx)
+        await announce_tools_changed(ctx)
         return stopped
