@@ -14,6 +14,8 @@ from seer_mcp.manager import SandboxManager
 from seer_mcp.scope import BoundManager, Scope
 from seer_mcp.settings import Settings
 from seer_mcp.tools import cells, files, interfaces, sandboxes, snapshots
+from seer_mcp.tools.portable_schema import PortableSchemas
+from seer_mcp.tools.subscriptions import serve_subscriptions
 from seer_mcp.ui import WebUI
 
 INSTRUCTIONS = """\
@@ -103,6 +105,8 @@ def build_bound_server(manager: SandboxManager, scope: Scope, allowed: set[str],
 def _assemble(lifespan: Any, auth: Any, allowed: set[str] | None,
               instructions: str = INSTRUCTIONS) -> tuple[FastMCP, interfaces.InterfaceToolSync]:
     mcp = FastMCP("seer-mcp", instructions=instructions, version=__version__, lifespan=lifespan, auth=auth)
+    mcp.add_middleware(PortableSchemas())  # every tool's input schema in the subset all clients accept
+    serve_subscriptions(mcp)  # tool-list changes reach 2026-07-28 clients too
     interface_tools = interfaces.InterfaceToolSync(mcp, allowed)
     sandboxes.register(mcp)
     cells.register(mcp)

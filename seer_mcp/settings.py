@@ -52,6 +52,11 @@ class Settings(BaseSettings):
                                description="Seconds a tool call waits for its cell before it answers `running` "
                                            "(the cell goes on; wait_cell shows the rest). Keep it under the "
                                            "client's own tool-call timeout.")
+    result_wait_by_client: dict[str, float] = Field(
+        default_factory=lambda: {"mcp": 4.0},
+        description="Shorter waits for clients that give up sooner, by the name they send at initialize (JSON "
+                    "object). 'mcp' is the MCP Python SDK's default name, which openai-agents sends: its tool "
+                    "calls time out after 5 s.")
     interface_call_timeout: float = Field(default=300, gt=0,
                                           description="Seconds before an interface call is cancelled.")
     interface_load_timeout: float = Field(default=3600, gt=0,

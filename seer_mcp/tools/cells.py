@@ -74,6 +74,14 @@ def _status(result: CellResult, session: SessionRecord, no_output: bool) -> str:
     return status_line(*parts)
 
 
+def result_wait(ctx: Context) -> float:
+    """How long a call waits for its cell: `result_wait`, or less for a client known to give up sooner."""
+    settings = manager_of(ctx).settings
+    params = getattr(ctx.session, "client_params", None)
+    name = params.client_info.name if params is not None and params.client_info is not None else None
+    return min(settings.result_wait, settings.result_wait_by_client.get(name or "", settings.result_wait))
+
+
 def _without_images(outputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """An overview names images instead of decoding them."""
     placeholder = {"output_type": "stream", "name": "stdout", "text": "[image]\n"}
@@ -133,7 +141,7 @@ def register(mcp: FastMCP) -> None:
         manager = manager_of(ctx)
         effective = timeout or manager.settings.cell_timeout
         result, session = await manager.execute(session_id, code, timeout, _progress_forwarder(ctx, effective),
-                                                wait=manager.settings.result_wait)
+                                                wait=result_wait(ctx))
         return _cell_result(ctx, result, session)
 
     @mcp.tool(annotations={"title": "Replace and re-run a cell", "destructiveHint": True})
@@ -145,8 +153,7 @@ def register(mcp: FastMCP) -> None:
         manager = manager_of(ctx)
         effective = timeout or manager.settings.cell_timeout
         result, session = await manager.edit_cell(session_id, cell_index, code, timeout,
-                                                  _progress_forwarder(ctx, effective),
-                                                  wait=manager.settings.result_wait)
+                                                  _progress_forwarder(ctx, effective), wait=result_wait(ctx))
         return _cell_result(ctx, result, session)
 
     @mcp.tool(annotations={"title": "Wait for a running cell", "readOnlyHint": True})
@@ -155,9 +162,8 @@ def register(mcp: FastMCP) -> None:
         """Wait for the cell that execute_code or edit_cell left running (status "still running"), and
         show its output since the last call: only what was not shown before, then how it ended. Call
         it again while the cell still runs; interrupt_kernel stops the cell."""
-        manager = manager_of(ctx)
-        wait = manager.settings.result_wait
-        result, session = await manager.wait_cell(session_id, wait, _progress_forwarder(ctx, wait))
+        wait = result_wait(ctx)
+        result, session = await manager_of(ctx).wait_cell(session_id, wait, _progress_forwarder(ctx, wait))
         return _cell_result(ctx, result, session)
 
     @mcp.tool(annotations={"title": "Add a markdown cell", "destructiveHint": False})
