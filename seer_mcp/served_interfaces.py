@@ -35,8 +35,23 @@ _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,47}$")
 _FUNCTION = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
+# The longest tool name an interface may make: Claude Code calls a tool `mcp__<server>__<tool>`, and the
+# Anthropic and OpenAI APIs take names of at most 64 characters; this leaves room for the server name "seer".
+MAX_TOOL_NAME = 64 - len("mcp__seer__")
+
+
 def tool_name(interface: str, function: str) -> str:
     return f"{interface}_{function}"
+
+
+def too_long_tool_names(interface: str, functions: list[Any]) -> str:
+    """Why an interface's tools cannot be offered as MCP tools, or "" when their names fit."""
+    long = [tool_name(interface, f.name) for f in functions if len(tool_name(interface, f.name)) > MAX_TOOL_NAME]
+    if not long:
+        return ""
+    return (f"interface {interface!r} would make tools with names longer than {MAX_TOOL_NAME} characters "
+            f"({', '.join(long)}): clients name MCP tools like mcp__<server>__<tool> and model APIs take at most "
+            "64 characters; serve it under a shorter name, or shorten those functions' names")
 
 
 class ServedInterfaces:
@@ -139,6 +154,10 @@ class ServedInterfaces:
                 await client.stop_interface(name)
                 raise InvalidRequest(f"interface {name!r} would make tools named like this server's own "
                                      f"({', '.join(clashes)}); serve it under another name")
+            too_long = too_long_tool_names(name, info.functions) if expose_as == "mcp" else ""
+            if too_long:
+                await client.stop_interface(name)
+                raise InvalidRequest(too_long)
         record = InterfaceRecord(name=name, sandbox_id=live.record.sandbox_id, path=info.path, expose_as=expose_as,
                                  functions=[f.model_dump(mode="json") for f in info.functions], token=info.token,
                                  call_timeout=info.call_timeout, trusted=trusted, env=env or {})
@@ -197,6 +216,9 @@ class ServedInterfaces:
         try:
             async with self._manager.using(live) as client:
                 info = await client.reload_interface(name, self._manager.settings.interface_load_timeout)
+                too_long = too_long_tool_names(name, info.functions) if record.expose_as == "mcp" else ""
+                if too_long:
+                    raise InvalidRequest(too_long + "; the file was not reloaded")
         except SeerError:
             record.functions = []  # it failed to load: its tools go until a reload works
             self._manager.store.put_interface(record)

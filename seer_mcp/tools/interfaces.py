@@ -21,7 +21,7 @@ from fastmcp.tools.base import Tool, ToolResult
 from pydantic import Field
 
 from seer_mcp.config import INTERFACE_TOOLS
-from seer_mcp.errors import InvalidRequest, SeerError
+from seer_mcp.errors import SeerError
 from seer_mcp.manager import SandboxManager
 from seer_mcp.served_interfaces import tool_name
 from seer_mcp.tools.common import manager_of, model_errors
@@ -32,9 +32,6 @@ from seer_mcp.wire import InterfaceCallResult, InterfaceFunction
 
 log = logging.getLogger(__name__)
 
-# The longest tool name an interface may make: Claude Code calls a tool `mcp__<server>__<tool>`, and the
-# Anthropic and OpenAI APIs take names of at most 64 characters; this leaves room for the server name "seer".
-MAX_TOOL_NAME = 64 - len("mcp__seer__")
 
 def call_result(name: str, function: str, result: InterfaceCallResult, budget: int) -> ToolResult:
     """A call's value as an output (see `seer_mcp.tools.results`): text as it is, anything else as JSON; or an
@@ -143,20 +140,11 @@ def register(mcp: FastMCP) -> None:
         functions then run there on each call. `from seer_mcp.interface import expose,
         get_model_path` in the file (both also work without the import).
         """
-        registry = manager_of(ctx).interfaces
-        served = await registry.serve(
+        served = await manager_of(ctx).interfaces.serve(
             sandbox_id, name, path=path, code=code, expose_as=expose_as, session_id=session_id,
             call_timeout=call_timeout)
         if expose_as == "mcp":
-            too_long = [f["tool"] for f in served["functions"] if len(f["tool"]) > MAX_TOOL_NAME]
-            if too_long:
-                await registry.stop(name)
             await announce_tools_changed(ctx)
-            if too_long:
-                raise InvalidRequest(
-                    f"interface {name!r} would make tools with names longer than {MAX_TOOL_NAME} characters "
-                    f"({', '.join(too_long)}): clients name MCP tools like mcp__<server>__<tool> and model APIs "
-                    "take at most 64 characters; serve it under a shorter name, or shorten those functions' names")
         return served
 
     @mcp.tool(annotations={"title": "Call an interface function", "openWorldHint": True})

@@ -155,3 +155,15 @@ async def test_an_interface_whose_tool_names_would_be_too_long_is_refused(tools:
     assert f"longish_{long_function}" not in listed
     listing = (await client.call_tool("list_interfaces", {})).structured_content["interfaces"]
     assert "longish" not in {entry["name"] for entry in listing}
+
+
+async def test_a_reload_that_would_make_too_long_tool_names_is_refused(tools: dict[str, Any]) -> None:
+    client: Client = tools["client"]
+    await client.call_tool("write_file", {"path": "grows.py", "content": "@expose\ndef short() -> int:\n    return 1\n"})
+    await client.call_tool("serve_interface", {"name": "grows", "path": "grows.py"})
+    longer = "@expose\ndef short() -> int:\n    return 1\n\n@expose\ndef " + "x" * 50 + "() -> int:\n    return 2\n"
+    await client.call_tool("write_file", {"path": "grows.py", "content": longer})
+    with pytest.raises(ToolError, match="longer than 53 characters .*not reloaded"):
+        await client.call_tool("reload_interface", {"name": "grows"})
+    assert "grows_" + "x" * 50 not in {tool.name for tool in await client.list_tools()}
+    await client.call_tool("stop_interface", {"name": "grows"})
