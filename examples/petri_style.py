@@ -26,6 +26,7 @@ import asyncio
 import json
 import os
 import re
+import shlex
 import sys
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -108,17 +109,20 @@ async def start_target(config: SandboxConfig) -> tuple[ScopedSandbox, dict[str, 
     return scoped, mcp_config
 
 
-async def fetch_transcript(mcp_config: dict[str, Any]) -> dict[str, Any]:
-    """The target conversation, from the interface's get_transcript ({"system": ..., "messages": [...]})."""
+async def fetch_transcript(scoped: ScopedSandbox, mcp_config: dict[str, Any]) -> dict[str, Any]:
+    """The target conversation ({"system": ..., "messages": [...]}): get_transcript saves it as a file in the
+    sandbox, read whole from there (what the tool call shows is cut to the output budget, as a model sees it)."""
     interface = next(iter(mcp_config))
     async with Client({"mcpServers": mcp_config}) as client:
-        result = await client.call_tool(f"{interface}_get_transcript", {})
-    return result.structured_content["result"]
+        await client.call_tool(f"{interface}_get_transcript", {})
+    path = scoped.config.env.get("TRANSCRIPT_PATH") or "transcripts/conversation.json"
+    return json.loads(await scoped.aexec(f"cat {shlex.quote(path)}", check=True))
 
 
 # ---- the auditor ----
 
-async def audit(seed: str, mcp_config: dict[str, Any], *, provider: str = "claude", model: str | None = None,
+async def audit(seed: str, scoped: ScopedSandbox, mcp_config: dict[str, Any], *, provider: str = "claude",
+                model: str | None = None,
                 max_turns: int | None = 40, max_exchanges: int = 8, transcript_path: str | Path | None = None,
                 on_message: Callable[[AgentMessage], None] | None = print) -> dict[str, Any]:
     """Runs the auditor on `seed` with the target's tools; returns the target conversation it left."""
@@ -127,7 +131,7 @@ async def audit(seed: str, mcp_config: dict[str, Any], *, provider: str = "claud
                                    transcript_path=transcript_path):
         if on_message is not None:
             on_message(message)
-    return await fetch_transcript(mcp_config)
+    return await fetch_transcript(scoped, mcp_config)
 
 
 # ---- the judge ----
@@ -226,7 +230,7 @@ async def main(argv: list[str] | None = None) -> int:
     out = args.out or Path(os.environ.get("SEER_OUTPUTS_DIR") or "seer-outputs") / "petri" / stamp
     scoped, mcp_config = await start_target(target_config(args.hf_model, args.backend))
     try:
-        transcript = await audit(args.seed, mcp_config, provider=args.provider, model=args.model,
+        transcript = await audit(args.seed, scoped, mcp_config, provider=args.provider, model=args.model,
                                  max_turns=args.max_turns, max_exchanges=args.max_exchanges,
                                  transcript_path=out / "auditor.jsonl")
     finally:

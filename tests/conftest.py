@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -69,6 +70,25 @@ def status_of(result: Any) -> str:
 def fields_of(result: Any) -> dict[str, Any]:
     """An output's fields for programs: `_meta["seer"]`, which clients do not show their model."""
     return result.meta["seer"]
+
+
+def notebook_cells(page: Any) -> dict[int, dict[str, str]]:
+    """The cells a read_notebook page shows, by index: each one's type, source and (shortened) output, read
+    from its text (`--- [i] code, execution_count N` / `--- output of [i]` / `--- [i] markdown`)."""
+    lines: dict[int, dict[str, list[str]]] = {}
+    types: dict[int, str] = {}
+    index, field = -1, "source"
+    for line in output_of(page).split("\n"):
+        header = re.fullmatch(r"--- \[(\d+)\] (code|markdown|raw)(?:, execution_count \S+)?", line)
+        if header:
+            index, field = int(header[1]), "source"
+            types[index], lines[index] = header[2], {"source": [], "output": []}
+        elif line == f"--- output of [{index}]":
+            field = "output"
+        else:
+            assert index in lines, f"text before the first cell: {line!r}"
+            lines[index][field].append(line)
+    return {i: {"type": types[i], **{k: "\n".join(v) for k, v in cell.items()}} for i, cell in lines.items()}
 
 
 def sandbox_processes(marker: str) -> list[psutil.Process]:

@@ -15,7 +15,7 @@ from seer_mcp.config import TOOL_GROUPS, ExperimentConfig
 from seer_mcp.server import build_server
 from seer_mcp.settings import Settings
 from seer_mcp.spec import ModelSpec
-from tests.conftest import PYTHON, REPO, server_env, text_of
+from tests.conftest import PYTHON, REPO, fields_of, output_of, server_env
 from tests.toolkit.conftest import build_tokenizer, tiny_llama
 
 CONFIGS = sorted((REPO / "configs").glob("*.toml"))
@@ -77,7 +77,8 @@ async def test_a_config_sets_up_on_the_local_backend(path: Path, tiny: tuple[Pat
         if "cells" in (config.agent.tools or []):
             assert set(TOOL_GROUPS["cells"]) <= tools and "create_sandbox" not in tools
             probe = "print(2 + 2" + (", type(model).__name__)" if config.sandbox.models else ")")
-            assert text_of(await client.call_tool("execute_code", {"code": probe})).startswith("4")
+            probed = await client.call_tool("execute_code", {"code": probe})
+            assert output_of(probed).startswith("4") and fields_of(probed)["status"] == "ok"
         for interface in config.interfaces:
             assert any(name.startswith(f"{interface.name}_") for name in tools), tools
             assert f"interface {interface.name!r}" in instructions

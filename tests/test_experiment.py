@@ -15,7 +15,7 @@ from fastmcp.exceptions import ToolError
 from seer_mcp.config import ExperimentConfig
 from seer_mcp.server import build_server
 from seer_mcp.settings import Settings
-from tests.conftest import PYTHON, REPO, sandbox_processes, server_env, text_of
+from tests.conftest import PYTHON, REPO, fields_of, output_of, sandbox_processes, server_env, status_of, text_of
 from tests.toolkit.conftest import build_tokenizer, tiny_llama
 
 pytestmark = pytest.mark.slow
@@ -72,12 +72,15 @@ async def test_a_scoped_experiment_shows_only_its_interface(tmp_path: Path, sett
         results = [await client.call_tool("model_tools_model_info", {}),
                    await client.call_tool("model_tools_generate", {"prompt": "the cat", "max_new_tokens": 3}),
                    await client.call_tool("list_interfaces", {})]
-        assert results[0].structured_content["result"]["name"] == "<hidden>"
-        assert results[0].structured_content["result"]["layers"] == 4
+        assert results[0].structured_content is None
+        assert status_of(results[0]) == "[model_tools.model_info · returned JSON]"
+        info = json.loads(output_of(results[0]))
+        assert info["name"] == "<hidden>"
+        assert info["layers"] == 4
         with pytest.raises(ToolError, match="Unknown tool"):
             await client.call_tool("create_sandbox", {})
         seen = "\n".join([instructions, *(t.model_dump_json() for t in tools),
-                          *(json.dumps(r.structured_content) + text_of(r) for r in results)])
+                          *(json.dumps(r.structured_content) + json.dumps(r.meta) + text_of(r) for r in results)])
         assert "SECRET" not in seen
 
 
@@ -114,10 +117,11 @@ async def test_a_notebook_experiment_binds_the_agent_to_its_session(tmp_path: Pa
         assert "`import calc`" in instructions and "calc.double(x: int) -> int -- Twice x." in instructions
         result = await client.call_tool("execute_code", {
             "code": "import calc\nprint(type(model).__name__, calc.double(21))"})
-        assert text_of(result).strip() == "LlamaForCausalLM 42"
+        assert output_of(result).strip() == "LlamaForCausalLM 42"
         notebook = await client.call_tool("read_notebook", {})
-        assert "investigation" in notebook.structured_content["notebook_path"]
-        assert "SECRET" not in instructions + text_of(result) + json.dumps(notebook.structured_content)
+        assert "investigation" in fields_of(notebook)["notebook_path"]
+        assert "SECRET" not in (instructions + text_of(result) + json.dumps(result.meta) + text_of(notebook)
+                                + json.dumps(notebook.meta))
         sandbox_root = Path(settings.state_dir / "sandboxes")
         assert [p.name for p in sandbox_root.iterdir()]
     # The server stopped: the experiment's sandbox is gone with it.
@@ -157,7 +161,9 @@ async def test_serve_experiment_over_stdio(tmp_path: Path, settings: Settings) -
     async with Client(transport) as client:
         assert {tool.name for tool in await client.list_tools()} == {"calc_double", "call_interface",
                                                                      "list_interfaces"}
-        assert (await client.call_tool("calc_double", {"x": 4})).structured_content == {"result": 8}
+        doubled = await client.call_tool("calc_double", {"x": 4})
+        assert doubled.structured_content is None
+        assert text_of(doubled) == "8\n[calc.double · returned JSON]"
 
 
 def test_a_bad_config_stops_serve_with_the_field_named(tmp_path: Path, settings: Settings) -> None:

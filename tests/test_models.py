@@ -17,7 +17,7 @@ from seer_mcp.errors import InvalidRequest
 from seer_mcp.models import ModelCache, _snapshot_download, reporting_tqdm
 from seer_mcp.settings import Settings
 from seer_mcp.spec import ModelSpec, SandboxSpec
-from tests.conftest import text_of
+from tests.conftest import fields_of, output_of, text_of
 from tests.toolkit.conftest import build_tokenizer, tiny_llama
 
 SECRET_BASE = "acme-SECRETBASE-7b"
@@ -132,9 +132,9 @@ async def test_a_model_is_preloaded_in_every_session_and_described(client: Clien
     assert "`model`" in info and "4 layers" in info and "hidden size 64" in info and "tokenizer `tokenizer`" in info
     result = await client.call_tool("execute_code", {
         "code": "import toolkit\nprint(type(model).__name__, toolkit.num_layers(model), len(tokenizer('the cat').input_ids))"})
-    assert text_of(result).strip() == "LlamaForCausalLM 4 3"
+    assert output_of(result).strip() == "LlamaForCausalLM 4 3"
     page = await client.call_tool("read_notebook", {})
-    assert page.structured_content["total_cells"] == 1  # the loading code stayed out of the notebook
+    assert fields_of(page)["total_cells"] == 1  # the loading code stayed out of the notebook
     resource = await client.read_resource(f"seer://sessions/{session['session_id']}/model-info")
     assert "hidden size 64" in resource[0].text
 
@@ -161,14 +161,14 @@ async def test_a_hidden_peft_model_never_reveals_its_name(client: Client, settin
         "print(len(blob) > 1000, ('SEC' + 'RET') in blob)"  # the needle is not in the cell's own source
     )
     results.append(await client.call_tool("execute_code", {"code": probe}))
-    assert text_of(results[-1]).strip() == "True False"
+    assert output_of(results[-1]).strip() == "True False"
     results.append(await client.call_tool("execute_code", {
         "code": "print(model.peft_config['default'].base_model_name_or_path)"}))
     results.append(await client.call_tool("sandbox_exec", {"command": "env; ls -laR .."}))
     results.append(await client.call_tool("read_notebook", {}))
     results.append(await client.call_tool("list_sandboxes", {}))
     for result in results:
-        dumped = json.dumps(result.structured_content) + text_of(result)
+        dumped = json.dumps(result.structured_content) + json.dumps(result.meta) + text_of(result)
         assert "SECRET" not in dumped, dumped[:500]
     # Every file the sandbox holds, weights excepted, and the notebook copy.
     sandbox_root = Path(results[0].structured_content["workspace_path"]).parent
@@ -189,7 +189,7 @@ async def test_a_hidden_model_gives_the_same_answers_as_the_real_one(client: Cli
     code = ("import torch\nids = tokenizer('the cat sat', return_tensors='pt').input_ids\n"
             "with torch.no_grad():\n    print(torch.equal(model(ids).logits, plain(ids).logits))")
     result = await client.call_tool("execute_code", {"code": code})
-    assert text_of(result).strip() == "True"
+    assert output_of(result).strip() == "True"
     assert os.path.basename(str(base_dir)) == SECRET_BASE
 
 

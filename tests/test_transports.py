@@ -23,7 +23,7 @@ from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
 from seer_mcp.settings import Settings
-from tests.conftest import PYTHON, sandbox_processes, server_env
+from tests.conftest import PYTHON, fields_of, output_of, sandbox_processes, server_env, text_of
 
 pytestmark = pytest.mark.slow
 
@@ -38,10 +38,6 @@ async def stdio_session(settings: Settings, stderr_path: Path) -> AsyncIterator[
                 yield session
 
 
-def _text(result: mcp_types.CallToolResult) -> str:
-    return "".join(getattr(block, "text", "") for block in result.content)
-
-
 async def test_cells_run_over_stdio_with_the_official_sdk_client(settings: Settings, tmp_path: Path) -> None:
     async with stdio_session(settings, tmp_path / "server.err") as session:
         tools = {tool.name for tool in (await session.list_tools()).tools}
@@ -51,14 +47,18 @@ async def test_cells_run_over_stdio_with_the_official_sdk_client(settings: Setti
         await session.call_tool("start_session", {"sandbox_id": sandbox_id})
         await session.call_tool("execute_code", {"code": "total = sum(range(10))"})
         printed = await session.call_tool("execute_code", {"code": "print(total)"})
-        assert _text(printed).strip() == "45"
+        assert output_of(printed).strip() == "45"
+        assert printed.structured_content is None and [block.type for block in printed.content] == ["text"]
         plot = await session.call_tool("execute_code", {
             "code": "import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()"})
         assert any(isinstance(block, mcp_types.ImageContent) for block in plot.content)
+        assert "[image 1: image/png, attached below]" in text_of(plot)
         failed = await session.call_tool("execute_code", {"code": "raise ValueError('bad value')"})
         assert failed.is_error
-        assert failed.structured_content["error"]["ename"] == "ValueError"
-        notebook = nbformat.read(printed.structured_content["notebook_copy"], as_version=4)
+        assert failed.structured_content is None
+        assert fields_of(failed)["error"]["ename"] == "ValueError"
+        assert "ValueError: bad value" in output_of(failed)
+        notebook = nbformat.read(fields_of(printed)["notebook_copy"], as_version=4)
         nbformat.validate(notebook)
         assert len(notebook.cells) == 4
     # The server exited when its stdin closed, and took its sandbox with it.
@@ -90,7 +90,7 @@ async def test_sandboxes_survive_a_server_sigkill_and_are_reattached(settings: S
         listing = (await again.call_tool("list_sandboxes", {})).structured_content["sandboxes"]
         assert [s["sandbox_id"] for s in listing] == [sandbox_id]
         result = await again.call_tool("execute_code", {"session_id": session_id, "code": "print(survivor)"})
-        assert _text(result).strip() == "yes"
+        assert output_of(result).strip() == "yes"
     assert sandbox_processes(sandbox_id) == []
 
 
@@ -120,6 +120,10 @@ async def test_a_sandbox_past_its_lifetime_is_reaped_when_the_server_restarts(
         servers = [c for c in psutil.Process().children() if "seer_mcp" in c.cmdline()]
         servers[0].send_signal(signal.SIGKILL)
         servers[0].wait(10)
+    # A sandbox's agent stops itself at its lifetime (tests/test_lifetime.py); a frozen one cannot, so here only
+    # the next server can end it.
+    agent = next(p for p in sandbox_processes(sandbox_id) if "seer_mcp.agent" in p.cmdline())
+    agent.suspend()  # SIGSTOP
     await asyncio.sleep(4.5)
     assert sandbox_processes(sandbox_id)
     async with stdio_session(settings, tmp_path / "second.err") as again:
@@ -181,7 +185,9 @@ async def test_http_with_the_token_runs_cells(http_server: tuple[str, str], mode
         await client.call_tool("create_sandbox", {})
         await client.call_tool("start_session", {})
         result = await client.call_tool("execute_code", {"code": "print(2 ** 10)"})
-        assert result.content[0].text.strip() == "1024"
+        assert result.structured_content is None
+        assert output_of(result).strip() == "1024" and result.content[0].text == text_of(result)
+        assert fields_of(result)["status"] == "ok"
         sandbox_id = (await client.call_tool("list_sandboxes", {})).structured_content["sandboxes"][0]["sandbox_id"]
         await client.call_tool("terminate_sandbox", {"sandbox_id": sandbox_id})
 

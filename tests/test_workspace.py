@@ -9,7 +9,7 @@ from fastmcp import Client
 
 from seer_mcp.server import build_server
 from seer_mcp.settings import Settings
-from tests.conftest import text_of
+from tests.conftest import fields_of, notebook_cells, output_of, text_of
 from tests.test_models import model_dirs  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.slow
@@ -62,10 +62,10 @@ async def test_libraries_import_in_every_kernel_and_their_docs_reach_the_agent(h
     assert "More detail" not in docs and "_private" not in docs
     assert "Shared constants." in docs
     result = await host_client.call_tool("execute_code", {"code": "print(helpers.double(consts.ANSWER))"})
-    assert text_of(result).strip() == "84"
+    assert output_of(result).strip() == "84"
     second = (await host_client.call_tool("start_session", {})).structured_content["session_id"]
     again = await host_client.call_tool("execute_code", {"session_id": second, "code": "print(helpers.double(2))"})
-    assert text_of(again).strip() == "4"
+    assert output_of(again).strip() == "4"
     resource = await host_client.read_resource(
         f"seer://sandboxes/{created.structured_content['sandbox_id']}/library-docs")
     assert "def double" in resource[0].text
@@ -82,7 +82,7 @@ async def test_skills_and_host_files_are_copied_in(host_client: Client, host: Pa
             "print(open('data/nested/x.bin', 'rb').read() == bytes(range(256)))\n"
             "print(open('skills/probing/SKILL.md').read().startswith('---'))")
     result = await host_client.call_tool("execute_code", {"code": code})
-    assert text_of(result).split("\n")[:3] == ["['hello', 'world']", "True", "True"]
+    assert output_of(result).split("\n")[:3] == ["['hello', 'world']", "True", "True"]
 
 
 async def test_host_paths_outside_the_allowed_roots_are_refused(host_client: Client, tmp_path: Path) -> None:
@@ -108,9 +108,10 @@ async def test_custom_init_code_runs_in_each_kernel_outside_the_notebook(host_cl
     await host_client.call_tool("create_sandbox", {"workspace": {"custom_init_code": "SEED = 1234"}})
     await host_client.call_tool("start_session", {})
     result = await host_client.call_tool("execute_code", {"code": "print(SEED)"})
-    assert text_of(result).strip() == "1234"
-    page = (await host_client.call_tool("read_notebook", {})).structured_content
-    assert [c["source"] for c in page["cells"]] == ["print(SEED)"]
+    assert output_of(result).strip() == "1234"
+    page = await host_client.call_tool("read_notebook", {})
+    assert [c["source"] for c in notebook_cells(page).values()] == ["print(SEED)"]
+    assert fields_of(page)["total_cells"] == 1
 
 
 async def test_a_library_with_a_syntax_error_is_named(host_client: Client) -> None:
@@ -125,8 +126,8 @@ async def test_model_loading_can_be_shown_in_the_notebook(client: Client, model_
     await client.call_tool("create_sandbox", {"models": [{"name": str(base_dir)}],
                                               "workspace": {"hidden_model_loading": False}})
     await client.call_tool("start_session", {})
-    page = (await client.call_tool("read_notebook", {})).structured_content
-    assert page["total_cells"] == 1 and "from_pretrained" in page["cells"][0]["source"]
+    page = await client.call_tool("read_notebook", {})
+    assert fields_of(page)["total_cells"] == 1 and "from_pretrained" in notebook_cells(page)[0]["source"]
 
 
 async def test_model_preloading_can_be_turned_off(client: Client, model_dirs) -> None:  # noqa: F811
@@ -136,4 +137,4 @@ async def test_model_preloading_can_be_turned_off(client: Client, model_dirs) ->
     session = (await client.call_tool("start_session", {})).structured_content
     assert session["model_info"] == ""
     result = await client.call_tool("execute_code", {"code": "print('model' in globals())"})
-    assert text_of(result).strip() == "False"
+    assert output_of(result).strip() == "False"

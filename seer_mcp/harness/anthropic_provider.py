@@ -137,6 +137,8 @@ class AnthropicConversation:
                 outcome = await self.toolbox.call(block.name, dict(block.input or {}))
                 self._pending[block.id] = _result_block(block.id, outcome.anthropic(), outcome.is_error)
                 metadata = {"structured_content": outcome.structured} if outcome.structured is not None else {}
+                if outcome.fields is not None:
+                    metadata["fields"] = outcome.fields
                 yield AgentMessage("tool_result", outcome.text, tool_name=block.name, tool_use_id=block.id,
                                    result=outcome.blocks, is_error=outcome.is_error, turn=self.calls,
                                    metadata=metadata)

@@ -36,6 +36,7 @@ class ToolOutcome:
     blocks: list[dict[str, Any]]  # JSON content blocks (text / image with base64 data), as recorded
     is_error: bool
     structured: Any = None
+    fields: dict[str, Any] | None = None  # an output's fields for programs (`_meta["seer"]`), kept in transcripts
 
     def anthropic(self) -> list[dict[str, Any]]:
         return anthropic_content(self.blocks)
@@ -147,7 +148,8 @@ class McpToolbox:
         if not blocks and structured is not None:
             blocks = [{"type": "text", "text": json.dumps(structured, ensure_ascii=False, default=str)}]
         is_error = bool(getattr(result, "is_error", False))
-        return ToolOutcome(_text_of(blocks), blocks, is_error, structured)
+        fields = (getattr(result, "meta", None) or {}).get("seer")
+        return ToolOutcome(_text_of(blocks), blocks, is_error, structured, fields)
 
 
 def _error(text: str) -> ToolOutcome:

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from fastmcp import Client
 
-from tests.conftest import open_session
+from tests.conftest import fields_of, open_session, output_of
 
 pytestmark = pytest.mark.slow
 
@@ -52,7 +52,7 @@ async def test_kernels_use_ipc_transport(client: Client) -> None:
 async def test_the_agent_token_is_not_in_the_kernel_environment(client: Client) -> None:
     await open_session(client)
     result = await client.call_tool("execute_code", {"code": "import os; print('SEER_AGENT_TOKEN' in os.environ)"})
-    assert result.content[0].text.strip() == "False"
+    assert output_of(result).strip() == "False"
 
 
 async def test_the_notebook_is_never_half_written(client: Client) -> None:
@@ -60,7 +60,7 @@ async def test_the_notebook_is_never_half_written(client: Client) -> None:
     await open_session(client)
     for i in range(5):
         result = await client.call_tool("execute_code", {"code": f"print({i})"})
-    notebook = Path(result.structured_content["notebook_copy"])
+    notebook = Path(fields_of(result)["notebook_copy"])
     json.loads(notebook.read_text())
     assert [p.name for p in notebook.parent.iterdir() if p.name.endswith(".tmp")] == []
     assert os.path.getsize(notebook) > 0

@@ -30,7 +30,7 @@ from seer_mcp import (
 )
 from seer_mcp.api import Runtime
 from seer_mcp.state import StateStore
-from tests.conftest import PYTHON, sandbox_processes
+from tests.conftest import PYTHON, fields_of, output_of, sandbox_processes, status_of
 from tests.toolkit.conftest import build_tokenizer, tiny_llama
 
 pytestmark = pytest.mark.slow
@@ -54,7 +54,8 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 async def run_a_cell_through(mcp_config: dict, code: str) -> str:
     async with Client({"mcpServers": mcp_config}) as client:
         result = await client.call_tool("execute_code", {"code": code})
-        return "".join(getattr(block, "text", "") for block in result.content)
+        assert result.structured_content is None and fields_of(result)["status"] == "ok"
+        return output_of(result)
 
 
 def test_sandbox_intro(runtime: Runtime, tiny_models: tuple[Path, Path], tmp_path: Path) -> None:
@@ -108,9 +109,12 @@ def test_scoped_sandbox_intro(runtime: Runtime, tiny_models: tuple[Path, Path], 
             async with Client({"mcpServers": mcp_config}) as client:
                 names = {tool.name for tool in await client.list_tools()}
                 assert names == {"probe_get_embedding", "call_interface", "list_interfaces"}
-                return (await client.call_tool("probe_get_embedding", {"text": "hi"})).structured_content
+                result = await client.call_tool("probe_get_embedding", {"text": "hi"})
+                assert result.structured_content is None
+                assert status_of(result) == "[probe.get_embedding · returned JSON]"
+                return json.loads(output_of(result))
 
-        assert len(asyncio.run(call())["result"]["embedding"]) == 64
+        assert len(asyncio.run(call())["embedding"]) == 64
     assert scoped.info["status"] == "terminated"
 
 

@@ -11,7 +11,7 @@ from fastmcp import Client
 from fastmcp.exceptions import ToolError
 
 from seer_mcp.settings import Settings
-from tests.conftest import text_of
+from tests.conftest import output_of
 
 pytestmark = pytest.mark.slow
 
@@ -36,7 +36,7 @@ async def test_secrets_come_from_the_servers_environment(client: Client, setting
     await client.call_tool("create_sandbox", {"secrets": ["EXPERIMENT_API_KEY"]})
     await client.call_tool("start_session", {})
     result = await client.call_tool("execute_code", {"code": "import os; print(os.environ['EXPERIMENT_API_KEY'])"})
-    assert text_of(result).strip() == "key-123"
+    assert output_of(result).strip() == "key-123"
 
 
 async def test_repos_are_cloned_into_the_workspace_and_installed(client: Client, tmp_path: Path) -> None:
@@ -55,7 +55,7 @@ async def test_repos_are_cloned_into_the_workspace_and_installed(client: Client,
     assert (workspace / "probe-lib" / "probe_lib" / "__init__.py").is_file()
     await client.call_tool("start_session", {})
     result = await client.call_tool("execute_code", {"code": "import probe_lib; print(probe_lib.ANSWER)"})
-    assert text_of(result).strip() == "42"
+    assert output_of(result).strip() == "42"
 
 
 async def test_a_repo_that_fails_to_clone_says_where(client: Client, tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ import seer_mcp.backends.modal_backend as modal_backend
 from seer_mcp.server import build_server
 from seer_mcp.settings import Settings
 from tests import fake_modal
-from tests.conftest import text_of
+from tests.conftest import output_of
 from tests.toolkit.conftest import build_tokenizer, tiny_llama
 
 pytestmark = pytest.mark.slow
@@ -133,7 +133,7 @@ async def test_secrets_come_from_the_environment_or_from_modal(client: Client, m
     await client.call_tool("start_session", {})
     result = await client.call_tool("execute_code", {
         "code": "import os; print(os.environ['OPENAI_API_KEY'], os.environ['HF_TOKEN'])"})
-    assert text_of(result).strip() == "sk-local-value hf_remote"
+    assert output_of(result).strip() == "sk-local-value hf_remote"
     with pytest.raises(ToolError, match="modal secret create"):
         await client.call_tool("create_sandbox", {"secrets": ["missing-secret"]})
     with pytest.raises(ToolError, match="SEER_AGENT_SECRETS"):
@@ -174,7 +174,7 @@ async def test_a_model_is_fetched_once_into_its_volume_and_preloaded(client: Cli
     session = (await client.call_tool("start_session", {})).structured_content
     assert "4 layers" in session["model_info"]
     result = await client.call_tool("execute_code", {"code": "print(type(model).__name__, model.name_or_path)"})
-    assert text_of(result).strip() == f"LlamaForCausalLM {mount}"
+    assert output_of(result).strip() == f"LlamaForCausalLM {mount}"
     # A second sandbox finds the volume complete: the job exits at once, nothing is downloaded again.
     (volume.path / "config.json").touch()
     before = (volume.path / "config.json").stat().st_mtime_ns
@@ -205,7 +205,7 @@ async def test_a_hidden_model_is_mounted_under_an_opaque_path_with_its_names_scr
         "        if not f.endswith('.safetensors'):\n"
         "            blob += open(os.path.join(root, f), errors='replace').read()\n"
         "print(model.name_or_path.endswith('/models/model_0'), ('SECRET' + 'MODEL') in blob)")})
-    assert text_of(probe).strip() == "True False"
+    assert output_of(probe).strip() == "True False"
     seen = json.dumps(created.structured_content) + json.dumps(session.structured_content)
     assert "SECRETMODEL" not in seen and "<hidden>" in seen
 
@@ -222,7 +222,7 @@ async def test_the_server_reattaches_after_a_restart_and_stops_expired_sandboxes
         listed = {s["sandbox_id"] for s in (await client.call_tool("list_sandboxes", {})).structured_content[
             "sandboxes"]}
         assert listed == {kept}
-        assert text_of(await client.call_tool("execute_code", {"code": "print(x)"})).strip() == "7"
+        assert output_of(await client.call_tool("execute_code", {"code": "print(x)"})).strip() == "7"
         await client.call_tool("terminate_sandbox", {"sandbox_id": kept})
     # Both Modal sandboxes are gone: the expired one was terminated when the server came back.
     assert all(box.poll() is not None for box in fake_modal._SANDBOXES.values())
@@ -257,7 +257,7 @@ async def test_live_modal(tmp_path: Path) -> None:
         try:
             await client.call_tool("start_session", {})
             result = await client.call_tool("execute_code", {"code": "import sys; print(sys.version_info[0])"})
-            assert text_of(result).strip() == "3"
+            assert output_of(result).strip() == "3"
         finally:
             await client.call_tool("terminate_sandbox", {"sandbox_id": sandbox["sandbox_id"]})
 

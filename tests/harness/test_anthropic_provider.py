@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,7 @@ async def test_the_loop_runs_real_tools_and_records_everything(fake_api: FakeMes
     assert "42" in result_text(results[compute["id"]]) and not results[compute["id"]].get("is_error")
     images = [part for part in results[plot["id"]]["content"] if part["type"] == "image"]
     assert images and images[0]["source"]["type"] == "base64" and images[0]["source"]["media_type"] == "image/png"
+    assert "[image 1: image/png, attached below]" in result_text(results[plot["id"]])
     assert not fake_api.tool_results(3)[terminate_id["id"]].get("is_error")
     assert len(fake_api.requests) == 4
 
@@ -82,7 +84,11 @@ async def test_the_loop_runs_real_tools_and_records_everything(fake_api: FakeMes
     assert final.content == "The answer is 42." and not final.is_error
     assert final.metadata["stop_reason"] == "end_turn" and final.metadata["usage"]["output_tokens"] == 20
     computed = next(m for m in messages if m.kind == "tool_result" and m.tool_use_id == compute["id"])
-    assert computed.content.strip() == "42" and computed.result == [{"type": "text", "text": "42\n"}]
+    # An output is one text block: what the cell printed, then its status line (no structured content to record).
+    assert re.fullmatch(r"42\n\[cell 0 · ok · \d+\.\d\d s\]", computed.content)
+    assert computed.result == [{"type": "text", "text": computed.content}]
+    assert "structured_content" not in computed.metadata
+    assert computed.metadata["fields"]["status"] == "ok" and computed.metadata["fields"]["cell_index"] == 0
 
     # The sandbox is gone.
     async with Client({"mcpServers": seer_http.mcp_config}) as client:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import re
 from pathlib import Path
 
 import mcp_types
@@ -14,7 +15,7 @@ from fastmcp import Client
 from nbclient import NotebookClient
 from PIL import Image
 
-from tests.conftest import open_session, text_of
+from tests.conftest import fields_of, notebook_cells, open_session, output_of, status_of, text_of
 
 pytestmark = pytest.mark.slow
 
@@ -23,16 +24,19 @@ async def test_state_persists_across_cells(any_client: Client) -> None:
     await open_session(any_client)
     await any_client.call_tool("execute_code", {"code": "secret = 6 * 7"})
     result = await any_client.call_tool("execute_code", {"code": "print(secret)"})
-    assert text_of(result).strip() == "42"
-    assert result.structured_content["status"] == "ok"
-    assert result.structured_content["execution_count"] == 2
-    assert result.structured_content["cell_index"] == 1
+    assert output_of(result).strip() == "42"
+    assert result.structured_content is None
+    assert [block.type for block in result.content] == ["text"]
+    assert re.fullmatch(r"\[cell 1 · ok · \d+\.\d\d s\]", status_of(result))
+    assert fields_of(result)["status"] == "ok"
+    assert fields_of(result)["execution_count"] == 2
+    assert fields_of(result)["cell_index"] == 1
 
 
 async def test_last_expression_value_is_shown(client: Client) -> None:
     await open_session(client)
     result = await client.call_tool("execute_code", {"code": "[1, 2] * 2"})
-    assert text_of(result) == "[1, 2, 1, 2]"
+    assert output_of(result) == "[1, 2, 1, 2]"
 
 
 async def test_a_matplotlib_plot_comes_back_as_an_image(any_client: Client) -> None:
@@ -44,6 +48,9 @@ async def test_a_matplotlib_plot_comes_back_as_an_image(any_client: Client) -> N
     assert images[0].mime_type == "image/png"
     picture = Image.open(io.BytesIO(base64.b64decode(images[0].data)))
     assert picture.size[0] > 100 and picture.size[1] > 100
+    assert result.structured_content is None
+    assert [block.type for block in result.content] == ["text", "image"]
+    assert "[image 1: image/png, attached below]" in text_of(result)
 
 
 async def test_large_images_are_downscaled_for_the_agent_but_kept_whole_in_the_notebook(client: Client) -> None:
@@ -54,7 +61,7 @@ async def test_large_images_are_downscaled_for_the_agent_but_kept_whole_in_the_n
     image = next(b for b in result.content if isinstance(b, mcp_types.ImageContent))
     shown = Image.open(io.BytesIO(base64.b64decode(image.data)))
     assert max(shown.size) == 1024
-    assert result.structured_content["truncated"]["images_downscaled"] == 1
+    assert fields_of(result)["truncated"]["images_downscaled"] == 1
     notebook = nbformat.read(_notebook_copy(result), as_version=4)
     stored = notebook.cells[0].outputs[0]["data"]["image/png"]
     assert max(Image.open(io.BytesIO(base64.b64decode(stored))).size) > 1024
@@ -65,12 +72,16 @@ async def test_an_exception_is_an_error_result_with_its_traceback(any_client: Cl
     code = "def divide(a, b):\n    return a / b\n\ndivide(1, 0)"
     result = await any_client.call_tool("execute_code", {"code": code}, raise_on_error=False)
     assert result.is_error
-    error = result.structured_content["error"]
+    assert result.structured_content is None
+    error = fields_of(result)["error"]
     assert error["ename"] == "ZeroDivisionError"
     assert error["evalue"] == "division by zero"
-    assert "divide(1, 0)" in error["traceback"] and "return a / b" in error["traceback"]
-    assert "\x1b[" not in error["traceback"] and "\x1b[" not in text_of(result)
-    assert result.structured_content["status"] == "error"
+    traceback = output_of(result)
+    assert "divide(1, 0)" in traceback and "return a / b" in traceback
+    assert "ZeroDivisionError: division by zero" in traceback
+    assert "\x1b[" not in text_of(result)
+    assert fields_of(result)["status"] == "error"
+    assert re.fullmatch(r"\[cell 0 · error: ZeroDivisionError · \d+\.\d\d s\]", status_of(result))
 
 
 async def test_a_megabyte_of_output_is_capped_for_the_agent_and_whole_in_the_notebook(client: Client) -> None:
@@ -81,7 +92,7 @@ async def test_a_megabyte_of_output_is_capped_for_the_agent_and_whole_in_the_not
     assert len(shown) < 11_000
     assert shown.startswith("line 000000")
     assert "line 019999" in shown
-    assert result.structured_content["truncated"]["chars_cut"] > 900_000
+    assert fields_of(result)["truncated"]["chars_cut"] > 900_000
     assert "the full output is in cell 0 of" in shown
     notebook = nbformat.read(_notebook_copy(result), as_version=4)
     stored = "".join(notebook.cells[0].outputs[0]["text"])
@@ -93,7 +104,7 @@ async def test_carriage_return_progress_bars_collapse_to_their_last_state(client
     await open_session(client)
     code = "import sys\nfor i in range(101):\n    sys.stdout.write(f'\\rprogress {i}%')\nprint()"
     result = await client.call_tool("execute_code", {"code": code})
-    assert text_of(result).strip() == "progress 100%"
+    assert output_of(result).strip() == "progress 100%"
 
 
 async def test_a_cell_past_its_timeout_is_interrupted_and_the_kernel_keeps_its_state(any_client: Client) -> None:
@@ -102,10 +113,11 @@ async def test_a_cell_past_its_timeout_is_interrupted_and_the_kernel_keeps_its_s
     slow = await any_client.call_tool("execute_code", {"code": "import time\ntime.sleep(30)", "timeout": 1},
                                       raise_on_error=False)
     assert slow.is_error
-    assert slow.structured_content["status"] == "timeout"
-    assert "interrupted" in slow.structured_content["message"]
+    assert fields_of(slow)["status"] == "timeout"
+    assert "interrupted" in fields_of(slow)["message"]
+    assert "interrupted" in status_of(slow)
     after = await any_client.call_tool("execute_code", {"code": "print(kept)"})
-    assert text_of(after).strip() == "still here"
+    assert output_of(after).strip() == "still here"
 
 
 async def test_a_kernel_that_exits_is_reported_dead_and_restart_recovers(any_client: Client) -> None:
@@ -113,13 +125,13 @@ async def test_a_kernel_that_exits_is_reported_dead_and_restart_recovers(any_cli
     await any_client.call_tool("execute_code", {"code": "before = 1"})
     died = await any_client.call_tool("execute_code", {"code": "import os\nos._exit(1)"}, raise_on_error=False)
     assert died.is_error
-    assert died.structured_content["status"] == "dead"
+    assert fields_of(died)["status"] == "dead"
     assert "kernel died, state lost" in text_of(died)
     again = await any_client.call_tool("execute_code", {"code": "1 + 1"}, raise_on_error=False)
     assert again.is_error and "restart_kernel" in text_of(again)
     await any_client.call_tool("restart_kernel", {})
     fresh = await any_client.call_tool("execute_code", {"code": "'before' in globals()"})
-    assert text_of(fresh) == "False"
+    assert output_of(fresh) == "False"
     notebook = nbformat.read(_notebook_copy(fresh), as_version=4)
     assert [c.source for c in notebook.cells] == ["before = 1", "import os\nos._exit(1)", "'before' in globals()"]
 
@@ -128,7 +140,7 @@ async def test_a_segfault_is_reported_dead(client: Client) -> None:
     await open_session(client)
     code = "import ctypes\nctypes.string_at(0)"
     result = await client.call_tool("execute_code", {"code": code}, raise_on_error=False)
-    assert result.structured_content["status"] == "dead"
+    assert fields_of(result)["status"] == "dead"
     assert "kernel died, state lost" in text_of(result)
 
 
@@ -139,7 +151,7 @@ async def test_interrupt_kernel_stops_a_running_cell(client: Client) -> None:
     await asyncio.sleep(1.5)
     await client.call_tool("interrupt_kernel", {})
     result = await asyncio.wait_for(cell, 20)
-    assert result.structured_content["error"]["ename"] == "KeyboardInterrupt"
+    assert fields_of(result)["error"]["ename"] == "KeyboardInterrupt"
     assert "started" in text_of(result)
 
 
@@ -189,11 +201,13 @@ async def test_edit_cell_reruns_and_replaces_the_cell_in_place(client: Client) -
     await client.call_tool("execute_code", {"code": "a = 1"})
     await client.call_tool("execute_code", {"code": "print(a)"})
     edited = await client.call_tool("edit_cell", {"cell_index": 0, "code": "a = 5\nprint('a is', a)"})
-    assert text_of(edited).strip() == "a is 5"
-    assert edited.structured_content["cell_index"] == 0
+    assert output_of(edited).strip() == "a is 5"
+    assert fields_of(edited)["cell_index"] == 0
     page = await client.call_tool("read_notebook", {})
-    cells = page.structured_content["cells"]
-    assert len(cells) == 2
+    assert page.structured_content is None
+    assert fields_of(page)["total_cells"] == 2
+    cells = notebook_cells(page)
+    assert list(cells) == [0, 1]
     assert cells[0]["source"] == "a = 5\nprint('a is', a)"
     assert cells[0]["output"].strip() == "a is 5"
 
@@ -211,10 +225,12 @@ async def test_read_notebook_pages_through_cells_with_shortened_outputs(client: 
     for i in range(5):
         await client.call_tool("execute_code", {"code": f"print('x' * 3000, {i})"})
     page = await client.call_tool("read_notebook", {"start": 2, "limit": 2})
-    data = page.structured_content
-    assert data["total_cells"] == 5 and data["start"] == 2
-    assert [c["index"] for c in data["cells"]] == [2, 3]
-    assert len(data["cells"][0]["output"]) < 700
+    data = fields_of(page)
+    assert data["total_cells"] == 5 and data["start"] == 2 and data["cells_shown"] == 2
+    cells = notebook_cells(page)
+    assert list(cells) == [2, 3]
+    assert len(cells[2]["output"]) < 700
+    assert status_of(page) == f"[{data['notebook_path']} · cells 2-3 of 5 · read on with start=4]"
 
 
 async def test_two_sessions_running_cells_at_once_never_mix_outputs(client: Client) -> None:
@@ -225,7 +241,7 @@ async def test_two_sessions_running_cells_at_once_never_mix_outputs(client: Clie
         client.call_tool("execute_code", {"session_id": first, "code": code.format(tag="alpha")}),
         client.call_tool("execute_code", {"session_id": second, "code": code.format(tag="beta")}),
     )
-    alpha, beta = (text_of(r).splitlines() for r in results)
+    alpha, beta = (output_of(r).splitlines() for r in results)
     assert alpha == [f"alpha {i}" for i in range(30)]
     assert beta == [f"beta {i}" for i in range(30)]
 
@@ -243,7 +259,7 @@ async def test_code_that_is_not_a_string_is_refused_and_the_server_goes_on(clien
     bad = await client.call_tool("execute_code", {"code": 12}, raise_on_error=False)
     assert bad.is_error
     good = await client.call_tool("execute_code", {"code": "print('fine')"})
-    assert text_of(good).strip() == "fine"
+    assert output_of(good).strip() == "fine"
 
 
 async def test_an_unknown_session_is_a_clear_error(client: Client) -> None:
@@ -265,4 +281,5 @@ async def test_ending_a_session_keeps_its_notebook(client: Client) -> None:
 
 def _notebook_copy(result: object) -> Path:
     """The notebook copy under the outputs dir that a cell result points to."""
-    return Path(getattr(result, "structured_content")["notebook_copy"])
+    return Path(fields_of(result)["notebook_copy"])
+

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from fastmcp import Client
 
-from tests.conftest import open_session, text_of
+from tests.conftest import fields_of, open_session, output_of, status_of, text_of
 
 pytestmark = pytest.mark.slow
 
@@ -17,39 +17,48 @@ async def test_sandbox_exec_returns_exit_code_and_both_streams(client: Client) -
     sandbox_id, _ = await open_session(client)
     result = await client.call_tool("sandbox_exec", {"sandbox_id": sandbox_id,
                                                      "command": "echo out; echo err >&2; exit 3"})
-    assert result.structured_content == {"exit_code": 3, "stdout": "out\n", "stderr": "err\n",
-                                         "timed_out": False, "chars_cut": 0}
+    assert result.structured_content is None
+    assert [block.type for block in result.content] == ["text"]
+    assert text_of(result) == "out\n--- stderr\nerr\n[exit 3]"
+    assert output_of(result) == "out\n--- stderr\nerr"
+    assert fields_of(result) == {"exit_code": 3, "timed_out": False, "chars_cut": 0,
+                                 "stdout_chars": 4, "stderr_chars": 4}
 
 
 async def test_sandbox_exec_runs_in_the_workspace(client: Client) -> None:
     sandbox_id, _ = await open_session(client)
     workspace = (await client.call_tool("list_sandboxes", {})).structured_content["sandboxes"][0]["workspace_path"]
     result = await client.call_tool("sandbox_exec", {"command": "pwd"})
-    assert os.path.realpath(result.structured_content["stdout"].strip()) == os.path.realpath(workspace)
+    assert os.path.realpath(output_of(result).strip()) == os.path.realpath(workspace)
 
 
 async def test_sandbox_exec_kills_a_command_at_its_timeout(client: Client) -> None:
     await open_session(client)
     result = await client.call_tool("sandbox_exec", {"command": "echo begun; sleep 30", "timeout": 1})
-    data = result.structured_content
+    data = fields_of(result)
     assert data["timed_out"] is True and data["exit_code"] is None
-    assert data["stdout"] == "begun\n"
+    assert output_of(result) == "begun" and data["stdout_chars"] == len("begun\n")
+    assert status_of(result) == "[killed at its 1 s timeout]"
 
 
 async def test_sandbox_exec_output_is_cut_to_the_budget(client: Client) -> None:
     await open_session(client)
     result = await client.call_tool("sandbox_exec", {"command": "seq 1 200000"})
-    data = result.structured_content
-    assert len(data["stdout"]) < 6_000
-    assert data["stdout"].startswith("1\n2\n") and data["stdout"].rstrip().endswith("200000")
+    data = fields_of(result)
+    stdout = output_of(result)
+    assert len(stdout) < 6_000
+    assert stdout.startswith("1\n2\n") and stdout.rstrip().endswith("200000")
     assert data["chars_cut"] > 1_000_000
+    assert data["stdout_chars"] == len("".join(f"{i}\n" for i in range(1, 200001)))
 
 
 async def test_files_written_are_read_back_and_listed(client: Client) -> None:
     await open_session(client)
     await client.call_tool("write_file", {"path": "data/notes.txt", "content": "hello\nworld\n"})
     read = await client.call_tool("read_file", {"path": "data/notes.txt"})
-    assert read.structured_content["content"] == "hello\nworld\n"
+    assert read.structured_content is None
+    assert text_of(read) == "hello\nworld\n[data/notes.txt · 12 bytes]"
+    assert fields_of(read) == {"path": "data/notes.txt", "size": 12, "chars_cut": 0, "truncated": False}
     listing = await client.call_tool("list_files", {"path": "data"})
     assert [(e["name"], e["size"]) for e in listing.structured_content["entries"]] == [("notes.txt", 12)]
     seen_by_kernel = await client.call_tool("execute_code", {"code": "print(open('data/notes.txt').read())"})
@@ -94,6 +103,6 @@ async def test_a_binary_file_is_refused_with_advice(client: Client) -> None:
 async def test_a_command_that_leaves_a_background_job_returns_at_once(client: Client) -> None:
     await open_session(client)
     result = await client.call_tool("sandbox_exec", {"command": "sleep 120 & echo started", "timeout": 30})
-    data = result.structured_content
+    data = fields_of(result)
     assert data["exit_code"] == 0 and data["timed_out"] is False
-    assert data["stdout"] == "started\n"
+    assert output_of(result) == "started" and data["stdout_chars"] == len("started\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import importlib.util
 import textwrap
 from pathlib import Path
@@ -16,7 +17,7 @@ from fastmcp.exceptions import ToolError
 
 from seer_mcp.server import build_server
 from seer_mcp.settings import Settings
-from tests.conftest import REPO, open_session, text_of
+from tests.conftest import REPO, fields_of, open_session, output_of, status_of, text_of
 from tests.toolkit.conftest import build_tokenizer, tiny_llama
 
 pytestmark = pytest.mark.slow
@@ -55,7 +56,9 @@ async def test_exposed_functions_become_tools_and_clients_are_told(settings: Set
             assert tools["calc_add"].description.startswith("Add two integers.")
             assert tools["calc_add"].input_schema["properties"]["b"] == {"type": "integer", "default": 2}
             result = await client.call_tool("calc_add", {"a": 40})
-            assert result.structured_content == {"result": 42} and text_of(result) == "42"
+            assert result.structured_content is None
+            assert text_of(result) == "42\n[calc.add · returned JSON]"
+            assert fields_of(result) == {"interface": "calc", "function": "add", "chars": 2, "chars_cut": 0}
 
 
 async def test_a_failing_call_is_an_error_result_with_the_files_traceback(client: Client) -> None:
@@ -75,7 +78,8 @@ async def test_call_interface_and_list_interfaces_reach_the_same_functions(clien
     await client.call_tool("serve_interface", {"name": "calc", "code": CALC})
     result = await client.call_tool("call_interface", {"name": "calc", "function": "add",
                                                        "arguments": {"a": 1, "b": 5}})
-    assert result.structured_content == {"result": 6}
+    assert result.structured_content is None
+    assert _value(result) == 6 and status_of(result) == "[calc.add · returned JSON]"
     listed = (await client.call_tool("list_interfaces", {})).structured_content["interfaces"]
     assert listed[0]["name"] == "calc" and listed[0]["expose_as"] == "mcp"
     assert listed[0]["functions"][0] == {"name": "add", "signature": "add(a: int, b: int = 2) -> int",
@@ -96,7 +100,7 @@ async def test_reload_picks_up_the_changed_file_and_stop_removes_the_tools(clien
     await client.call_tool("reload_interface", {"name": "calc"})
     names = await tool_names(client)
     assert "calc_add" in names and "calc_divide" not in names
-    assert (await client.call_tool("calc_add", {"a": 1})).structured_content == {"result": 101}
+    assert _value(await client.call_tool("calc_add", {"a": 1})) == 101
     await client.call_tool("stop_interface", {"name": "calc"})
     assert not {n for n in await tool_names(client) if n.startswith("calc_")}
     with pytest.raises(ToolError):
@@ -141,10 +145,11 @@ async def test_a_crashed_worker_leaves_the_sandbox_working(client: Client) -> No
     """)})
     with pytest.raises(ToolError, match="interface worker died"):
         await client.call_tool("call_interface", {"name": "fragile", "function": "crash"})
-    assert text_of(await client.call_tool("execute_code", {"code": "print(1 + 1)"})).strip() == "2"
+    assert output_of(await client.call_tool("execute_code", {"code": "print(1 + 1)"})).strip() == "2"
     await client.call_tool("reload_interface", {"name": "fragile"})
-    assert (await client.call_tool("call_interface", {"name": "fragile", "function": "ping"})).structured_content \
-        == {"result": "pong"}
+    pong = await client.call_tool("call_interface", {"name": "fragile", "function": "ping"})
+    assert pong.structured_content is None
+    assert text_of(pong) == "pong\n[fragile.ping · returned text]"
 
 
 async def test_terminating_the_sandbox_removes_its_interface_tools(client: Client) -> None:
@@ -162,7 +167,7 @@ async def test_interface_tools_come_back_after_a_server_restart(settings: Settin
         await client.call_tool("serve_interface", {"name": "calc", "code": CALC})
     async with Client(build_server(settings)) as client:
         assert "calc_add" in await tool_names(client)
-        assert (await client.call_tool("calc_add", {"a": 1})).structured_content == {"result": 3}
+        assert _value(await client.call_tool("calc_add", {"a": 1})) == 3
         sandbox_id = (await client.call_tool("list_sandboxes", {})).structured_content["sandboxes"][0]["sandbox_id"]
         await client.call_tool("terminate_sandbox", {"sandbox_id": sandbox_id})
 
@@ -209,7 +214,7 @@ async def test_a_library_client_imports_in_the_named_session(client: Client) -> 
                                                         "expose_as": "library", "session_id": session_id})
     assert served.structured_content["import"] == "import awkward"
     assert not {n for n in await tool_names(client) if n.startswith("awkward_")}
-    lines = text_of(await client.call_tool("execute_code", {"code": USE_AWKWARD})).strip().splitlines()
+    lines = output_of(await client.call_tool("execute_code", {"code": USE_AWKWARD})).strip().splitlines()
     assert lines[0] == "(values: 'torch.Tensor', *, factor: 'float' = 2.0) -> 'torch.Tensor'"
     assert lines[1] == "(x: 'float', shift: 'torch.Tensor' = <remote default: tensor([0., 0., 0.])>) -> 'list'"
     assert lines[2] == "ndarray [3.0, 6.0]"
@@ -226,7 +231,7 @@ async def test_a_notebook_in_one_sandbox_calls_an_interface_in_another(client: C
         "name": "calc", "code": CALC + "\nimport os\n@expose\ndef where() -> str:\n    return os.getcwd()\n",
         "sandbox_id": serving, "expose_as": "library", "session_id": session.structured_content["session_id"]})
     code = "import calc, os\nprint(calc.add(2), calc.where() != os.getcwd())"
-    assert text_of(await client.call_tool("execute_code", {"code": code})).strip() == "4 True"
+    assert output_of(await client.call_tool("execute_code", {"code": code})).strip() == "4 True"
     # The copy in the outputs dir works from the host too, e.g. for an agent that runs locally.
     host_copy = Path(served.structured_content["client_paths"][0])
     assert host_copy.parent == settings.outputs_dir / f"gpu-side-{serving}"
@@ -253,6 +258,13 @@ async def test_a_library_token_opens_only_its_interface(client: Client) -> None:
             assert http.request(method, path, headers=auth, json={"command": "id"}).status_code == 401, path
 
 
+def _value(result: Any) -> Any:
+    """The value an interface call returned that is not a str: its JSON is the text, before the status line."""
+    assert result.structured_content is None
+    assert status_of(result).endswith(" · returned JSON]")
+    return json.loads(output_of(result))
+
+
 def _constant(source: str, name: str) -> str:
     for node in ast.parse(source).body:
         if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == name for t in node.targets):
@@ -268,7 +280,7 @@ async def test_the_readme_interface_example_works(client: Client, tmp_path: Path
     build_tokenizer().save_pretrained(model_dir)
     await client.call_tool("create_sandbox", {"models": [{"name": str(model_dir), "preload": False}]})
     await client.call_tool("serve_interface", {"name": "embedding", "code": example})
-    norm = (await client.call_tool("embedding_embedding_norm", {"text": "the cat"})).structured_content["result"]
+    norm = _value(await client.call_tool("embedding_embedding_norm", {"text": "the cat"}))
     assert isinstance(norm, float) and norm > 0
     size = await client.call_tool("embedding_vocabulary_size", {})
-    assert size.structured_content["result"] == len(build_tokenizer())
+    assert _value(size) == len(build_tokenizer())

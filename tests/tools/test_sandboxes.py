@@ -13,7 +13,7 @@ from fastmcp import Client
 
 from seer_mcp.server import build_server
 from seer_mcp.settings import Settings
-from tests.conftest import open_session, sandbox_processes, text_of
+from tests.conftest import open_session, output_of, sandbox_processes, text_of
 
 pytestmark = pytest.mark.slow
 
@@ -106,14 +106,14 @@ async def test_an_unknown_sandbox_is_a_clear_error(client: Client) -> None:
 async def test_env_reaches_the_kernel(client: Client) -> None:
     await open_session(client, env={"EXPERIMENT": "alpha"})
     result = await client.call_tool("execute_code", {"code": "import os; print(os.environ['EXPERIMENT'])"})
-    assert text_of(result).strip() == "alpha"
+    assert output_of(result).strip() == "alpha"
 
 
 async def test_the_server_token_never_reaches_the_kernel(client: Client) -> None:
     await open_session(client)
     code = "import os; print(sorted(k for k in os.environ if 'TOKEN' in k or k.startswith('SEER_HTTP')))"
     result = await client.call_tool("execute_code", {"code": code})
-    assert text_of(result).strip() == "[]"
+    assert output_of(result).strip() == "[]"
 
 
 async def test_python_packages_are_installed_for_that_sandbox_only(client: Client, tmp_path: Path) -> None:
@@ -130,7 +130,7 @@ async def test_python_packages_are_installed_for_that_sandbox_only(client: Clien
     """))
     await open_session(client, python_packages=[str(package)])
     result = await client.call_tool("execute_code", {"code": "import seer_tinypkg; print(seer_tinypkg.ANSWER)"})
-    assert text_of(result).strip() == "42"
+    assert output_of(result).strip() == "42"
     with pytest.raises(ImportError):
         __import__("seer_tinypkg")
 
@@ -163,7 +163,7 @@ async def test_a_sandbox_is_terminated_at_the_end_of_its_lifetime(client: Client
 async def test_a_running_cell_is_not_cut_short_by_the_idle_limit(client: Client) -> None:
     await open_session(client, idle_timeout=1)
     result = await client.call_tool("execute_code", {"code": "import time\ntime.sleep(3)\nprint('finished')"})
-    assert text_of(result).strip() == "finished"
+    assert output_of(result).strip() == "finished"
 
 
 async def test_an_agent_that_stops_answering_fails_its_sandbox_without_hanging(client: Client) -> None:
@@ -187,7 +187,7 @@ async def test_an_agent_that_stops_answering_fails_its_sandbox_without_hanging(c
 async def test_the_toolkit_imports_in_every_kernel(client: Client) -> None:
     await open_session(client)
     result = await client.call_tool("execute_code", {"code": "import toolkit\nprint(callable(toolkit.get_activations))"})
-    assert text_of(result).strip() == "True"
+    assert output_of(result).strip() == "True"
 
 
 async def test_asking_the_local_backend_for_a_gpu_type_is_a_clear_error(client: Client) -> None:

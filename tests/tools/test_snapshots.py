@@ -8,7 +8,7 @@ from fastmcp.exceptions import ToolError
 
 from seer_mcp.server import build_server
 from seer_mcp.settings import Settings
-from tests.conftest import open_session, text_of
+from tests.conftest import open_session, output_of
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +27,7 @@ async def test_a_snapshot_survives_a_server_restart(settings: Settings) -> None:
         assert restored["replayed"][0]["failed"] == []
         result = await client.call_tool("execute_code", {"code": "print(z, open('kept.txt').read())",
                                                          "session_id": restored["replayed"][0]["session_id"]})
-        assert text_of(result).strip() == "3 still here"
+        assert output_of(result).strip() == "3 still here"
 
 
 async def test_unknown_snapshots_are_named(client: Client) -> None:

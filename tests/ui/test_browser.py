@@ -23,6 +23,7 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from seer_mcp.settings import Settings
+from tests.conftest import fields_of
 from tests.ui.harness import ARTIFACTS, McpThread, ServerThread, chromium_paths, wait_for
 
 pytestmark = pytest.mark.slow
@@ -143,7 +144,8 @@ def test_a_cell_run_through_mcp_appears_with_its_image_within_a_second(ui: UiSet
         del bus.publish
     returned = time.monotonic()
     assert not result.is_error, result
-    index = result.structured_content["cell_index"]
+    assert result.structured_content is None
+    index = fields_of(result)["cell_index"]
     wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, f'#cells .cell[data-index="{index}"] img'), 1.0,
              interval=0.01, what="the plot cell on the page")
     shown = time.monotonic()
@@ -177,8 +179,8 @@ def test_interrupt_from_the_page_stops_a_running_cell(ui: UiSetup) -> None:
     result = running.result(timeout=20)
     assert time.monotonic() - clicked < 10
     assert result.is_error
-    assert result.structured_content["status"] == "error"
-    assert result.structured_content["error"]["ename"] == "KeyboardInterrupt"
+    assert fields_of(result)["status"] == "error"
+    assert fields_of(result)["error"]["ename"] == "KeyboardInterrupt"
     wait_for(lambda: not driver.find_elements(By.ID, "running-cell"), 5, what="the running cell to go")
     wait_for(lambda: "KeyboardInterrupt" in driver.find_element(By.ID, "cells").text, 5, what="the traceback")
 
@@ -190,7 +192,7 @@ def test_a_cell_printing_html_and_script_shows_them_as_text(ui: UiSetup) -> None
             "from IPython.display import HTML, display\n"
             "display(HTML('<img src=x onerror=\"window.PWNED=2\"><i>italic</i>'))")
     result = ui.mcp.call("execute_code", {"code": code})
-    index = result.structured_content["cell_index"]
+    index = fields_of(result)["cell_index"]
     cell = wait_for(lambda: driver.find_element(By.CSS_SELECTOR, f'#cells .cell[data-index="{index}"]'), 5,
                     what="the cell")
     outputs = cell.find_element(By.CLASS_NAME, "outputs")
@@ -228,7 +230,7 @@ def test_restart_from_the_page_asks_first_and_gives_a_fresh_kernel(ui: UiSetup) 
     WebDriverWait(driver, 5).until(expected_conditions.alert_is_present()).accept()
     wait_for(lambda: "restarted" in driver.find_element(By.ID, "toast").text, 30, what="the restart")
     gone = ui.mcp.call("execute_code", {"code": "accuracy"})
-    assert gone.structured_content["error"]["ename"] == "NameError"
+    assert fields_of(gone)["error"]["ename"] == "NameError"
 
 
 def test_terminate_from_the_page_ends_the_sandbox(ui: UiSetup) -> None:
