@@ -110,3 +110,33 @@ def server_env(settings: Settings) -> dict[str, str]:
 
 
 PYTHON = sys.executable
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_http_server(env: dict[str, str], port: int, stderr_path: Path, cwd: Path | None = None):  # noqa: ANN201
+    """`seer-mcp serve --http --port PORT` as a subprocess, returned once it answers on /mcp."""
+    import subprocess
+    import time
+
+    import httpx
+
+    with open(stderr_path, "w") as errlog:
+        proc = subprocess.Popen([PYTHON, "-m", "seer_mcp", "serve", "--http", "--port", str(port)], env=env,
+                                stdout=subprocess.DEVNULL, stderr=errlog, cwd=cwd)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/mcp", timeout=0.5)
+            return proc
+        except httpx.TransportError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(f"the HTTP server did not come up:\n{stderr_path.read_text()}") from None
+            time.sleep(0.1)

@@ -10,15 +10,14 @@ import subprocess
 import time
 from pathlib import Path
 
-import httpx
 import psutil
 import pytest
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
 
 from seer_mcp.settings import Settings
-from tests.conftest import PYTHON, fields_of, output_of, sandbox_processes, server_env
-from tests.test_transports import _free_port, stdio_session
+from tests.conftest import fields_of, free_port, output_of, sandbox_processes, server_env, start_http_server
+from tests.test_transports import stdio_session
 
 pytestmark = pytest.mark.slow
 
@@ -84,21 +83,12 @@ async def test_sigterm_stops_an_http_server_cleanly(settings: Settings, tmp_path
                                                     terminate_on_exit: bool) -> None:
     # How systemd, Docker and Kubernetes stop a daemon.
     chosen = settings.model_copy(update={"terminate_on_exit": terminate_on_exit})
-    port = _free_port()
+    port = free_port()
     env = {**server_env(chosen), "SEER_HTTP_TOKEN": "lifetime-token", "SEER_HTTP_PORT": str(port)}
     url = f"http://127.0.0.1:{port}/mcp"
 
     def serve(name: str) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen([PYTHON, "-m", "seer_mcp", "serve", "--http"], env=env,
-                                stdout=subprocess.DEVNULL, stderr=open(tmp_path / name, "w"))
-        for _ in range(300):
-            try:
-                httpx.get(url, timeout=0.5)
-                return proc
-            except httpx.TransportError:
-                assert proc.poll() is None, (tmp_path / name).read_text()
-                time.sleep(0.1)
-        raise AssertionError("the HTTP server did not come up")
+        return start_http_server(env, port, tmp_path / name)
 
     def client() -> Client:
         return Client(StreamableHttpTransport(url, headers={"Authorization": "Bearer lifetime-token"}))

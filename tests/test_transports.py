@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +22,8 @@ from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
 from seer_mcp.settings import Settings
-from tests.conftest import PYTHON, fields_of, output_of, sandbox_processes, server_env, text_of
+from tests.conftest import (PYTHON, fields_of, free_port, output_of, sandbox_processes, server_env,
+                            start_http_server, text_of)
 
 pytestmark = pytest.mark.slow
 
@@ -134,31 +134,14 @@ async def test_a_sandbox_past_its_lifetime_is_reaped_when_the_server_restarts(
 
 # ----- HTTP -----------------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def http_server(settings: Settings, tmp_path: Path) -> Iterator[tuple[str, str]]:
-    port = _free_port()
+    port = free_port()
     env = server_env(settings)
     env["SEER_HTTP_TOKEN"] = "test-token-" + os.urandom(8).hex()
-    errlog = open(tmp_path / "http.err", "w")
-    proc = subprocess.Popen([PYTHON, "-m", "seer_mcp", "serve", "--http", "--port", str(port)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=errlog)
+    proc = start_http_server(env, port, tmp_path / "http.err")
     url = f"http://127.0.0.1:{port}/mcp"
     try:
-        for _ in range(200):  # the server needs a moment to import and bind
-            try:
-                httpx.get(url, timeout=0.5)
-                break
-            except httpx.TransportError:
-                if proc.poll() is not None:
-                    raise RuntimeError((tmp_path / "http.err").read_text())
-                import time
-                time.sleep(0.1)
         yield url, env["SEER_HTTP_TOKEN"]
     finally:
         proc.send_signal(signal.SIGINT)
@@ -166,7 +149,6 @@ def http_server(settings: Settings, tmp_path: Path) -> Iterator[tuple[str, str]]
             proc.wait(20)
         except subprocess.TimeoutExpired:
             proc.kill()
-        errlog.close()
 
 
 def test_http_without_a_token_is_refused(http_server: tuple[str, str]) -> None:

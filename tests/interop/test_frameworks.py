@@ -262,18 +262,16 @@ def test_a_shell_command_reaches_the_model_with_stdout_and_stderr(run: dict[str,
 
 # ----- what only some frameworks do ------------------------------------------------------
 
-def test_smolagents_asks_its_model_for_every_input(run: dict[str, Any], framework: str) -> None:
+@pytest.mark.parametrize("framework", ["smolagents", "smolagents_structured"], indirect=True)
+def test_smolagents_asks_its_model_for_every_input(run: dict[str, Any]) -> None:
     # mcpadapt marks no input nullable, so smolagents refuses a call that leaves an optional one out (the
     # README's compatibility table says so); filled in with null or the default, as above, it works.
-    if not framework.startswith("smolagents"):
-        pytest.skip("smolagents only: it calls every input required")
     view = seen(run, "shell_as_given")
     assert "shell-says-hi" not in view["text"] and "required" in view["text"], view
 
 
-def test_openai_agents_converts_every_tool_with_arguments_to_strict_mode(run: dict[str, Any], framework: str) -> None:
-    if framework != "openai_agents":
-        pytest.skip("openai-agents only")
+@pytest.mark.parametrize("framework", ["openai_agents"], indirect=True)
+def test_openai_agents_converts_every_tool_with_arguments_to_strict_mode(run: dict[str, Any]) -> None:
     schemas, strict = run["schemas"], run["strict"]
     takes_arguments = {name for name, schema in schemas.items() if schema.get("properties")}
     assert sorted(name for name in takes_arguments if not strict[name]) == []
@@ -282,9 +280,8 @@ def test_openai_agents_converts_every_tool_with_arguments_to_strict_mode(run: di
     assert all(schemas[name]["properties"] == {} for name in set(schemas) - takes_arguments)
 
 
-def test_google_genai_converts_every_tool(run: dict[str, Any], framework: str) -> None:
-    if framework != "google_genai":
-        pytest.skip("google-genai only")
+@pytest.mark.parametrize("framework", ["google_genai"], indirect=True)
+def test_google_genai_converts_every_tool(run: dict[str, Any]) -> None:
     assert run["conversion_error"] is None
     assert {"create_sandbox", "execute_code", "sandbox_exec", "call_interface"} <= set(run["tools"])
 

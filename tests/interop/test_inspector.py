@@ -13,9 +13,7 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import PYTHON
+from tests.conftest import PYTHON, free_port, start_http_server
 from tests.interop.clients import inspector_command, say
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -122,12 +120,6 @@ def test_a_sandbox_lives_on_from_one_inspector_call_to_the_next(inspector: Inspe
 
 # ----- HTTP ---------------------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @dataclass
 class HttpServer:
     url: str
@@ -137,24 +129,14 @@ class HttpServer:
 @pytest.fixture
 def http_server(tmp_path: Path) -> Iterator[HttpServer]:
     """`seer-mcp serve --http` with a token of our choosing, under its own throwaway HOME."""
-    port, token = _free_port(), "interop-" + os.urandom(8).hex()
+    port, token = free_port(), "interop-" + os.urandom(8).hex()
     home = tmp_path / "server-home"
     home.mkdir()
     env = {**os.environ, "HOME": str(home), "SEER_STATE_DIR": str(home / "state"),
            "SEER_OUTPUTS_DIR": str(home / "outputs"), "SEER_HTTP_TOKEN": token}
-    with open(tmp_path / "http.err", "w") as errlog:
-        proc = subprocess.Popen([PYTHON, "-m", "seer_mcp", "serve", "--http", "--port", str(port)], env=env,
-                                stdout=subprocess.DEVNULL, stderr=errlog, cwd=home)
+    proc = start_http_server(env, port, tmp_path / "http.err", cwd=home)
     url = f"http://127.0.0.1:{port}/mcp"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(url, timeout=0.5)
-                break
-            except httpx.TransportError:
-                assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "http.err").read_text()
-                time.sleep(0.1)
         yield HttpServer(url, token)
     finally:
         proc.send_signal(signal.SIGINT)
