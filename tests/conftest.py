@@ -140,3 +140,16 @@ def start_http_server(env: dict[str, str], port: int, stderr_path: Path, cwd: Pa
                 proc.kill()
                 raise RuntimeError(f"the HTTP server did not come up:\n{stderr_path.read_text()}") from None
             time.sleep(0.1)
+
+
+def stop_http_server(proc: Any, grace: float = 30) -> None:
+    """Ctrl-C, as a person stops it; killed if it has not exited after `grace` seconds."""
+    import signal
+    import subprocess
+
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import subprocess
 import sys
 from pathlib import Path
 from typing import AsyncIterator, Iterator
@@ -23,7 +22,7 @@ from mcp.client.stdio import stdio_client
 
 from seer_mcp.settings import Settings
 from tests.conftest import (PYTHON, fields_of, free_port, output_of, sandbox_processes, server_env,
-                            start_http_server, text_of)
+                            start_http_server, stop_http_server, text_of)
 
 pytestmark = pytest.mark.slow
 
@@ -144,11 +143,7 @@ def http_server(settings: Settings, tmp_path: Path) -> Iterator[tuple[str, str]]
     try:
         yield url, env["SEER_HTTP_TOKEN"]
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_http_server(proc)
 
 
 def test_http_without_a_token_is_refused(http_server: tuple[str, str]) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import PYTHON, free_port, start_http_server
+from tests.conftest import PYTHON, free_port, start_http_server, stop_http_server
 from tests.interop.clients import inspector_command, say
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -139,12 +138,7 @@ def http_server(tmp_path: Path) -> Iterator[HttpServer]:
     try:
         yield HttpServer(url, token)
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop_http_server(proc)
         subprocess.run([PYTHON, "-m", "seer_mcp", "stop", "--all"], check=False, env=env, capture_output=True,
                        timeout=120)
 
