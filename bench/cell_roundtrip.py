@@ -153,10 +153,12 @@ class Seer:
         self.open: list[str] = []
 
     async def call(self, tool: str, **arguments: Any) -> dict[str, Any]:
+        """A record's structured content, or an output's fields for programs (`_meta["seer"]`)."""
         result = await self.client.call_tool(tool, arguments)  # raises ToolError on is_error
-        if not isinstance(result.structured_content, dict):
-            raise RuntimeError(f"{tool}: expected structured content, got {result!r}")
-        return result.structured_content
+        fields = result.structured_content if result.structured_content is not None else (result.meta or {}).get("seer")
+        if not isinstance(fields, dict):
+            raise RuntimeError(f"{tool}: expected structured content or seer fields, got {result!r}")
+        return fields
 
     async def cell(self, session_id: str) -> None:
         result = await self.call("execute_code", code=CELL, session_id=session_id)

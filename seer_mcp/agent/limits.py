@@ -30,11 +30,15 @@ class SelfLimits:
         self.last_active = time.time()
         self._in_flight = 0
         self._changed = asyncio.Event()
+        # Whether the wait under way left the idle deadline out (the sandbox was busy): only then must the
+        # end of activity wake it. Otherwise activity only moves the deadline later, which the wait finds
+        # out when it wakes, so a request costs no task switch.
+        self._idle_left_out = False
 
     def begin(self) -> None:
         """A request that counts as activity started."""
         self._in_flight += 1
-        self.touch()
+        self.last_active = time.time()
 
     def end(self) -> None:
         self._in_flight -= 1
@@ -43,11 +47,14 @@ class SelfLimits:
     def touch(self) -> None:
         """Activity now (a request ended, a cell finished): the idle clock starts again."""
         self.last_active = time.time()
-        self._changed.set()
+        if self._idle_left_out:
+            self._changed.set()
 
     def _due(self) -> tuple[float | None, str]:
         due, reason = self.expires_at, "reached its lifetime"
-        if self.idle_timeout and not self._in_flight and not self._cells_running():
+        busy = bool(self._in_flight) or self._cells_running()
+        self._idle_left_out = busy
+        if self.idle_timeout and not busy:
             idle_due = self.last_active + self.idle_timeout
             if due is None or idle_due < due:
                 due, reason = idle_due, f"idle for {self.idle_timeout:g} s"

@@ -167,3 +167,16 @@ async def test_a_reload_that_would_make_too_long_tool_names_is_refused(tools: di
         await client.call_tool("reload_interface", {"name": "grows"})
     assert "grows_" + "x" * 50 not in {tool.name for tool in await client.list_tools()}
     await client.call_tool("stop_interface", {"name": "grows"})
+
+
+async def test_a_map_sent_as_json_text_reaches_the_sandbox(tools: dict[str, Any]) -> None:
+    # What a strict-mode (openai) model sends for create_sandbox's env, as its schema asks.
+    client: Client = tools["client"]
+    created = await client.call_tool("create_sandbox", {"env": '{"SEER_TEST_FROM_TEXT": "decoded"}'})
+    sandbox_id = created.structured_content["sandbox_id"]
+    try:
+        shown = await client.call_tool("sandbox_exec", {"command": "echo $SEER_TEST_FROM_TEXT",
+                                                        "sandbox_id": sandbox_id})
+        assert shown.content[0].text.startswith("decoded\n")
+    finally:
+        await client.call_tool("terminate_sandbox", {"sandbox_id": sandbox_id})
