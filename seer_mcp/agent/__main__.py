@@ -93,7 +93,7 @@ async def _serve(args: argparse.Namespace, token: str, debug_token: str = "") ->
                 f.write(json.dumps(ready) + "\n")
 
     def stop_for(reason: str) -> None:
-        # Left where the operator looks (and seer-mcp ls, on re-attach, reports why it ended).
+        # Left in the sandbox's logs, where the operator looks for why it ended.
         (layout.logs / "ended").write_text(f"the sandbox stopped itself: {reason}\n")
         stop()
 

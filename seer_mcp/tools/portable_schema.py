@@ -264,17 +264,6 @@ def _portable_json(schema_json: str) -> str:
     return json.dumps(portable_schema(json.loads(schema_json)))
 
 
-def _has_json_text(value: Any) -> bool:
-    """Whether a string that could be a JSON object sits anywhere in `value`."""
-    if isinstance(value, str):
-        return value.lstrip().startswith("{")
-    if isinstance(value, dict):
-        return any(_has_json_text(item) for item in value.values())
-    if isinstance(value, list):
-        return any(_has_json_text(item) for item in value)
-    return False
-
-
 class PortableSchemas(Middleware):
     """Lists every tool with its portable input schema, and decodes maps sent as JSON text.
 
@@ -292,8 +281,7 @@ class PortableSchemas(Middleware):
                            call_next: CallNext[mcp_types.CallToolRequestParams, ToolResult]) -> ToolResult:
         server = context.fastmcp_context.fastmcp if context.fastmcp_context is not None else None
         arguments = context.message.arguments or {}
-        # Looking the tool up costs a tool listing: only a call that sent some map as JSON text needs it.
-        tool = await server.get_tool(context.message.name) if server is not None and _has_json_text(arguments) else None
+        tool = await server.get_tool(context.message.name) if server is not None and arguments else None
         if tool is not None:
             try:
                 decoded = decode_json_text(tool.parameters, arguments)
