@@ -2,6 +2,7 @@
 # The whole test suite, slow tests (real kernels, real sandboxes) included.
 set -euo pipefail
 . "$(dirname "$0")/setup-env.sh"
+. "$(dirname "$0")/install-bubblewrap.sh"
 # The web UI's tests (tests/ui) drive Debian's chromium through chromedriver. Installed here when
 # missing and we may (root, or sudo without a password); if it cannot be, those tests fail and say why.
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then

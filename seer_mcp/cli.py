@@ -71,14 +71,20 @@ def _serve(args: argparse.Namespace) -> int:
           f"web UI: {login_url(settings.http_host, settings.http_port, token)}", file=sys.stderr, flush=True)
     from starlette.middleware import Middleware
 
+    from seer_mcp.http_origin import HostOriginGuard
+
     where = "SEER_HTTP_TOKEN" if settings.http_token else f"stored in {settings.token_path}"
     hint = Middleware(BearerRequired, token=token, token_hint=f" (it is {where})")
+    # Before BearerRequired, so a rebinding page learns nothing, not even that a token is wanted; /ui too.
+    guard = Middleware(HostOriginGuard, host=settings.http_host, port=settings.http_port,
+                       allowed_hosts=settings.http_allowed_hosts)
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again once it is done. Left to the
     # default action, that kills the process before the server's lifespan closes the manager (so sandboxes
     # the setting says to terminate would be left running); as SystemExit it unwinds through it instead.
     signal.signal(signal.SIGTERM, _exit_for_signal)
+    # fastmcp's own Host/Origin guard stays off: HostOriginGuard is the one check (see seer_mcp.http_origin).
     asyncio.run(server.run_http_async(show_banner=False, host=settings.http_host, port=settings.http_port,
-                                      middleware=[hint]))
+                                      middleware=[guard, hint], host_origin_protection=False))
     return 0
 
 

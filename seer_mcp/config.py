@@ -33,6 +33,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from seer_mcp.errors import InvalidRequest
+from seer_mcp.limits import MAX_INTERFACE_CALL_TIMEOUT_S
 from seer_mcp.spec import SandboxSpec
 
 __all__ = [
@@ -56,9 +57,10 @@ _GROUPS: dict[str, tuple[str, ...]] = {
 TOOL_GROUPS: dict[str, tuple[str, ...]] = {**_GROUPS, "all": tuple(t for tools in _GROUPS.values() for t in tools)}
 KNOWN_TOOLS: frozenset[str] = frozenset(t for tools in _GROUPS.values() for t in tools if t != INTERFACE_TOOLS)
 
-_EXPERIMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-_SESSION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Matched with fullmatch: `$` would also match before a trailing newline.
+_EXPERIMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+_SESSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _BASE_DIR = "base_dir"  # validation-context key: the folder relative host paths start from
 _TOML_POSITION = re.compile(r"^(?P<message>.*) \(at line (?P<line>\d+), column (?P<column>\d+)\)$", re.DOTALL)
 
@@ -93,7 +95,7 @@ class ExperimentInfo(BaseModel):
     @field_validator("name")
     @classmethod
     def _simple_name(cls, value: str) -> str:
-        if not _EXPERIMENT_NAME.match(value):
+        if not _EXPERIMENT_NAME.fullmatch(value):
             raise ValueError(f"name {value!r} must be 1-64 letters, digits, '-' or '_', starting with a letter or digit")
         return value
 
@@ -114,7 +116,8 @@ class InterfaceConfig(BaseModel):
     expose_as: Literal["mcp", "library"] = Field(
         default="mcp", description="'mcp': each function is a tool; 'library': a client module in the session.")
     env: dict[str, str] = Field(default_factory=dict, description="Extra environment for this interface's worker.")
-    call_timeout: float | None = Field(default=None, gt=0, description="Seconds one call may take.")
+    call_timeout: float | None = Field(default=None, gt=0, le=MAX_INTERFACE_CALL_TIMEOUT_S,
+                                       description="Seconds one call may take.")
 
     @field_validator("name")
     @classmethod
@@ -128,7 +131,7 @@ class InterfaceConfig(BaseModel):
     @classmethod
     def _env_keys_are_names(cls, value: dict[str, str]) -> dict[str, str]:
         for key in value:
-            if not _ENV_NAME.match(key):
+            if not _ENV_NAME.fullmatch(key):
                 raise ValueError(f"env key {key!r} is not a valid environment variable name")
         return value
 
@@ -145,7 +148,7 @@ class SessionConfig(BaseModel):
     @field_validator("name")
     @classmethod
     def _simple_name(cls, value: str) -> str:
-        if not _SESSION_NAME.match(value):
+        if not _SESSION_NAME.fullmatch(value):
             raise ValueError(f"name {value!r} must be 1-63 letters, digits, '_', '.' or '-', "
                              "starting with a letter or digit")
         return value

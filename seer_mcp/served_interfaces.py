@@ -31,8 +31,9 @@ log = logging.getLogger(__name__)
 
 INTERFACES_DIR = "interfaces"  # where files given as code are written, in the workspace
 EXPOSE_AS = ("mcp", "library")
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,47}$")
-_FUNCTION = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+# Matched with fullmatch: `$` would also match before a trailing newline.
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,47}")
+_FUNCTION = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
 
 # The longest tool name an interface may make: Claude Code calls a tool `mcp__<server>__<tool>`, and the
@@ -124,7 +125,7 @@ class ServedInterfaces:
         `host_path` (the operator's file, copied in) names the file. For a
         library, `session_id` names the session whose kernels import the client.
         """
-        if not _NAME.match(name or ""):
+        if not _NAME.fullmatch(name or ""):
             raise InvalidRequest(f"interface name {name!r} must be a Python identifier of at most 48 characters "
                                  "starting with a letter: it names tools and a module")
         if expose_as not in EXPOSE_AS:
@@ -189,11 +190,18 @@ class ServedInterfaces:
                              target: tuple[Any, "LiveSandbox"] | None) -> list[str]:
         """The client module, in the serving sandbox's outputs dir and in the target session's libraries."""
         handle = live.record.handle
-        socket_path, url = handle.get("socket"), handle.get("url")
+        # An isolated sandbox's kernels reach its agent through the socket beside their own, not the agent's.
+        socket_path, url = handle.get("interface_socket") or handle.get("socket"), handle.get("url")
         if target is not None and socket_path and not url and target[1].record.backend != "local":
             raise InvalidRequest(f"sandbox {live.record.sandbox_id} is reachable only from this machine, so a "
                                  f"{target[1].record.backend} sandbox cannot call it; serve the interface from a "
                                  "sandbox on the same backend")
+        other = target is not None and target[1].record.sandbox_id != live.record.sandbox_id
+        if other and target[1].record.handle.get("isolation") == "namespaces":  # type: ignore[index]
+            raise InvalidRequest(
+                f"sandbox {target[1].record.sandbox_id} is isolated, so its kernels cannot reach sandbox "  # type: ignore[index]
+                f"{live.record.sandbox_id}; serve the interface in the sandbox that calls it (or run both "
+                "with SEER_ISOLATION=none)")
         functions = [InterfaceFunction.model_validate(f) for f in record.functions]
         source = client_source(record.name, functions, token=record.token, socket_path=socket_path, url=url,
                                call_timeout=record.call_timeout,
@@ -245,7 +253,7 @@ class ServedInterfaces:
     async def call(self, name: str, function: str, arguments: dict[str, Any] | None,
                    timeout: float | None = None) -> InterfaceCallResult:
         record = self.record(name)
-        if not _FUNCTION.match(function or ""):
+        if not _FUNCTION.fullmatch(function or ""):
             raise InvalidRequest(f"{function!r} is not an exposed function name")
         if not record.functions:
             raise InvalidRequest(f"interface {name!r} did not load last time; fix the file and reload_interface")

@@ -14,6 +14,7 @@ from seer_mcp.manager import SandboxManager
 from seer_mcp.scope import BoundManager, Scope
 from seer_mcp.settings import Settings
 from seer_mcp.tools import cells, files, interfaces, sandboxes, snapshots
+from seer_mcp.tools.bound import ScopedResources, bind_resources
 from seer_mcp.tools.portable_schema import PortableSchemas
 from seer_mcp.tools.subscriptions import serve_subscriptions
 from seer_mcp.ui import WebUI
@@ -63,7 +64,7 @@ def build_server(settings: Settings | None = None, auth: Any = None,
     async def lifespan(server: FastMCP) -> AsyncIterator[dict[str, Any]]:
         async with contextlib.AsyncExitStack() as stack:
             if ui is not None and ui_port is not None:
-                await stack.enter_async_context(ui.serving(ui_port))
+                await stack.enter_async_context(ui.serving(ui_port, allowed_hosts=settings.http_allowed_hosts))
             manager = await stack.enter_async_context(SandboxManager(settings))
             if ui is not None:
                 ui.manager = manager
@@ -87,18 +88,21 @@ def build_server(settings: Settings | None = None, auth: Any = None,
 
 def build_bound_server(manager: SandboxManager, scope: Scope, allowed: set[str], instructions: str,
                        auth: Any = None) -> FastMCP:
-    """A server on a manager it does not own, held to one session or sandbox (see `seer_mcp.scope`)."""
+    """A server on a manager it does not own, held to one session or sandbox (see `seer_mcp.scope`): its tools
+    reach the manager through a `BoundManager`, and its resources are its scope's (`seer_mcp.tools.bound`)."""
+    bound = BoundManager(manager, scope)
 
     @contextlib.asynccontextmanager
     async def lifespan(server: FastMCP) -> AsyncIterator[dict[str, Any]]:
-        bound = BoundManager(manager, scope)
         await _show_only(server, allowed, bound, interface_tools)  # type: ignore[arg-type]
+        await bind_resources(server, bound.scope)
         try:
             yield {"manager": bound}
         finally:
             interface_tools.unbind()
 
     mcp, interface_tools = _assemble(lifespan, auth, allowed, instructions)
+    mcp.add_middleware(ScopedResources(mcp, bound.scope))
     return mcp
 
 

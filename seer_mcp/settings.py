@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Literal, Any
 
 from pydantic import Field, field_validator
 from pydantic_settings import (
@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     http_port: int = Field(default=8765, description="Port for `serve --http`.")
     http_token: str | None = Field(default=None,
                                    description="Bearer token for HTTP; generated and stored 0600 when unset.")
+    http_allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Names an HTTP request's Host may give besides the served address and loopback (JSON list "
+                    "of 'name', 'name:port' or '*'), e.g. a reverse proxy's. Served on 0.0.0.0, any Host passes "
+                    "until this lists one. Others are refused, against DNS rebinding.")
     allowed_host_roots: list[Path] = Field(
         default_factory=lambda: [Path.cwd()],
         description="Host folders whose files a sandbox's workspace may copy in (JSON list); default: the "
@@ -84,10 +89,30 @@ class Settings(BaseSettings):
     agent_secrets: list[str] = Field(default_factory=list,
                                      description="Secrets an agent may name in create_sandbox (JSON list); "
                                                  "configs may name any.")
+    isolation: Literal["auto", "namespaces", "none"] = Field(
+        default="auto", description="Local sandboxes: 'namespaces' (bubblewrap; refuse without it), 'auto' "
+                                    "(namespaces where bubblewrap works, else none with a warning) or 'none'.")
+    bwrap: str = Field(default="bwrap", description="The bubblewrap executable local sandboxes run in.")
+    allow_hidden_without_isolation: bool = Field(
+        default=False, description="Let a local sandbox without isolation load hidden models (its code could "
+                                   "then find their names).")
+    sandbox_env_passthrough: list[str] = Field(
+        default_factory=list, description="Names of server environment variables every local sandbox also gets "
+                                          "(beyond locale, proxies, CA bundles and GPU selection).")
     terminate_on_exit: bool = Field(default=False,
                                     description="Terminate this server's local sandboxes when it stops (stdin "
                                                 "closed, SIGINT or SIGTERM; not kill -9). Off: they live on to "
                                                 "their idle timeout, and the next server re-attaches to them.")
+
+    @field_validator("http_allowed_hosts", mode="after")
+    @classmethod
+    def _host_names(cls, value: list[str]) -> list[str]:
+        from seer_mcp.http_origin import parse_host
+
+        bad = [entry for entry in value if entry != "*" and parse_host(entry) is None]
+        if bad:
+            raise ValueError(f"{bad} are not host names, host:port pairs or '*'")
+        return value
 
     @field_validator("state_dir", "outputs_dir", mode="after")
     @classmethod

@@ -10,10 +10,13 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from seer_mcp.limits import MAX_SANDBOX_LIFETIME_S
 from seer_mcp.workspace import WorkspaceSpec
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Matched with fullmatch: `$` would also match before a trailing newline, and let "name\n" through.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_PLAIN = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 class ModelSpec(BaseModel):
@@ -34,7 +37,7 @@ class ModelSpec(BaseModel):
     @field_validator("var_name")
     @classmethod
     def _python_name(cls, value: str) -> str:
-        if not _IDENTIFIER.match(value):
+        if not _IDENTIFIER.fullmatch(value):
             raise ValueError(f"var_name {value!r} is not a Python identifier")
         return value
 
@@ -66,7 +69,7 @@ class RepoSpec(BaseModel):
 
     @property
     def clone_url(self) -> str:
-        if re.match(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", self.url):
+        if re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", self.url):
             return f"https://github.com/{self.url}.git"
         return self.url
 
@@ -76,7 +79,7 @@ class RepoSpec(BaseModel):
 
     @model_validator(mode="after")
     def _safe_folder(self) -> "RepoSpec":
-        if not re.match(r"^[A-Za-z0-9_.-]+$", self.folder) or self.folder in (".", ".."):
+        if not _PLAIN.fullmatch(self.folder) or self.folder in (".", ".."):
             raise ValueError(f"repo folder {self.folder!r} must be a plain folder name; set name")
         return self
 
@@ -91,8 +94,9 @@ class SandboxSpec(BaseModel):
     python_packages: list[str] = Field(default_factory=list,
                                        description="pip requirements installed for this sandbox only.")
     env: dict[str, str] = Field(default_factory=dict, description="Environment variables for kernels and commands.")
-    timeout: float = Field(default=3600, gt=0, description="Seconds the sandbox may live.")
-    idle_timeout: float | None = Field(default=None, gt=0,
+    timeout: float = Field(default=3600, gt=0, le=MAX_SANDBOX_LIFETIME_S,
+                           description="Seconds the sandbox may live.")
+    idle_timeout: float | None = Field(default=None, gt=0, le=MAX_SANDBOX_LIFETIME_S,
                                        description="Seconds without use after which it is terminated.")
     models: list[ModelSpec] = Field(default_factory=list, description="Models downloaded, cached and preloaded.")
     system_packages: list[str] = Field(default_factory=list, description="apt packages (Modal images; checked "
@@ -103,6 +107,11 @@ class SandboxSpec(BaseModel):
                                                                  "environment / .env.")
     python_version: str | None = Field(default=None, description="Python of a Modal image, e.g. '3.11'; "
                                                                  "default: the server's.")
+    network: bool = Field(default=True, description="False gives the sandbox no network at all (local: its own "
+                                                    "network namespace; Modal: block_network).")
+    memory: int | None = Field(default=None, ge=64, le=4_194_304,
+                               description="MiB of memory the sandbox's processes may use together; a kernel "
+                                           "that goes over is killed and reported dead.")
     debug: bool = Field(default=False, description="Modal: also serve JupyterLab behind a token, for a human.")
     workspace: WorkspaceSpec = Field(default_factory=WorkspaceSpec,
                                      description="Libraries, skills and host files for the agent.")
@@ -125,28 +134,29 @@ class SandboxSpec(BaseModel):
     @classmethod
     def _secret_names(cls, value: list[str]) -> list[str]:
         for name in value:
-            if not re.match(r"^[A-Za-z0-9_.-]+$", name):
+            if not _PLAIN.fullmatch(name):
                 raise ValueError(f"secret name {name!r} may only hold letters, digits, '_', '.' and '-'")
         return value
 
     @field_validator("python_version")
     @classmethod
     def _python_version(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^3\.\d{1,2}$", value):
+        if value is not None and not re.fullmatch(r"3\.\d{1,2}", value):
             raise ValueError(f"python_version {value!r} must look like '3.11'")
         return value
 
     @field_validator("name")
     @classmethod
     def _name_is_simple(cls, value: str | None) -> str | None:
-        if value is not None and not _NAME.match(value):
-            raise ValueError("name must be 1-63 letters, digits, '_', '.' or '-', starting with a letter or digit")
+        if value is not None and not _NAME.fullmatch(value):
+            raise ValueError(f"name {value!r} must be 1-63 letters, digits, '_', '.' or '-', "
+                             "starting with a letter or digit")
         return value
 
     @field_validator("env")
     @classmethod
     def _env_keys_are_names(cls, value: dict[str, str]) -> dict[str, str]:
         for key in value:
-            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
+            if not _IDENTIFIER.fullmatch(key):
                 raise ValueError(f"env key {key!r} is not a valid environment variable name")
         return value

@@ -87,6 +87,8 @@ class SandboxRecord:
             "outputs_path": self.outputs_path, "gpu": self.spec.get("gpu"),
             "age_s": round(now - self.created_at, 1), "idle_s": round(now - self.last_active, 1),
             "expires_in_s": round(self.expires_at - now, 1),
+            **({"isolation": self.handle["isolation"]} if self.handle.get("isolation") else {}),
+            **({"warning": self.handle["warning"]} if self.handle.get("warning") else {}),
             **({"detail": self.detail} if self.detail else {}),
         }
 

@@ -21,7 +21,7 @@ from seer_mcp.errors import InvalidRequest, PathOutsideSandbox
 
 LIBRARIES_DIR = "libraries"
 SKILLS_DIR = "skills"
-_MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # fullmatch: `$` would let a trailing newline through
 _MAX_HOST_BYTES = 2_000_000_000
 
 
@@ -41,7 +41,7 @@ class LibrarySpec(BaseModel):
         if self.code is not None and not self.name:
             raise ValueError("a library given as code needs a name")
         name = self.module_name
-        if not _MODULE.match(name):
+        if not _MODULE.fullmatch(name):
             raise ValueError(f"library name {name!r} is not a Python module name")
         return self
 

@@ -1,7 +1,10 @@
 """Start a sandbox agent: `python -m seer_mcp.agent --root DIR (--socket PATH | --port N)`.
 
-The token comes from the environment variable SEER_AGENT_TOKEN and is removed
-from the environment at once, so kernels and shell commands never see it.
+The token comes from `--token-fd` (a pipe the backend writes it to, so it is in
+no process's environment), or else from SEER_AGENT_TOKEN, which is removed from
+the environment at once. With `--isolation PLAN`, kernels, shell commands and
+interface workers run in the sandbox's namespaces (see seer_mcp.isolation);
+the agent itself stays outside, out of their reach.
 When it is listening, the agent writes one JSON line to `--ready-fd`.
 """
 
@@ -9,9 +12,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import ctypes
 import json
 import logging
 import os
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -20,6 +26,9 @@ import uvicorn
 
 from seer_mcp.agent.app import AgentState, SandboxLayout, create_app
 from seer_mcp.agent.limits import SelfLimits
+from seer_mcp.agent.memory_guard import MemoryGuard, descendants, guard_name
+from seer_mcp.agent.processes import DirectProcesses, Launcher, Processes, SandboxProcess
+from seer_mcp.isolation.plan import IsolationPlan
 
 TOKEN_ENV = "SEER_AGENT_TOKEN"
 DEBUG_TOKEN_ENV = "SEER_DEBUG_TOKEN"
@@ -40,6 +49,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--ready-fd", type=int, help="write a JSON line here once listening")
     parser.add_argument("--idle-timeout", type=float, help="stop after this many seconds without activity")
     parser.add_argument("--expires-at", type=float, help="stop at this time (seconds since the epoch)")
+    parser.add_argument("--interface-socket", type=Path,
+                        help="also serve here, where the sandbox's kernels can reach it (interface tokens only "
+                             "open interface calls)")
+    parser.add_argument("--memory-limit", type=int, help="bytes the sandbox's processes may use together")
+    parser.add_argument("--token-fd", type=int, help="read the token from this file descriptor")
+    parser.add_argument("--isolation", type=Path, help="an IsolationPlan (JSON): run the sandbox's processes in it")
     return parser.parse_args(argv)
 
 
@@ -71,7 +86,10 @@ async def _serve(args: argparse.Namespace, token: str, debug_token: str = "") ->
     layout.create()
     if args.mirror_dir:
         args.mirror_dir.mkdir(parents=True, exist_ok=True)
-    agent = AgentState(layout, kernel_env=dict(os.environ), mirror_dir=args.mirror_dir)
+    processes = await _processes(args, layout)
+    guard = _memory_guard(args, processes)
+    agent = AgentState(layout, kernel_env=dict(os.environ), mirror_dir=args.mirror_dir, processes=processes,
+                       memory_guard=guard)
     agent.prewarm()  # the first session's kernel starts while the server is still coming up
     sock = _unix_listener(args.socket) if args.socket else _tcp_listener(args.host, args.port)
     # http="auto" picks httptools (a dependency): about 1 ms less per request than h11.
@@ -101,37 +119,75 @@ async def _serve(args: argparse.Namespace, token: str, debug_token: str = "") ->
         agent.limits = SelfLimits(args.idle_timeout, args.expires_at, agent.cells_running, stop_for)
         limits_task = asyncio.create_task(agent.limits.run())  # noqa: F841 (lives as long as the loop)
     config.app = create_app(agent, token, stop, on_ready=announce)
-    watcher = await _start_jupyterlab(args, layout, debug_token) if args.debug_port else None
+    watcher = await _start_jupyterlab(args, layout, debug_token, processes) if args.debug_port else None
     try:
-        await server.serve(sockets=[sock])
+        extra = [_unix_listener(args.interface_socket)] if args.interface_socket else []
+        await server.serve(sockets=[sock, *extra])
     finally:
         if watcher is not None and watcher.returncode is None:
-            watcher.terminate()
+            watcher.signal_group(signal.SIGTERM)
             await watcher.wait()
+        await processes.close()
+        if guard is not None:
+            guard.close()
 
 
-async def _start_jupyterlab(args: argparse.Namespace, layout: SandboxLayout,
-                            debug_token: str) -> asyncio.subprocess.Process | None:
+async def _processes(args: argparse.Namespace, layout: SandboxLayout) -> Processes:
+    if args.isolation is None:
+        _adopt_orphans()
+        return DirectProcesses()
+    plan = IsolationPlan.model_validate_json(args.isolation.read_text())
+    with open(layout.logs / "launcher.log", "ab") as log_file:
+        return await Launcher.start(plan, dict(os.environ), log_file)
+
+
+def _memory_guard(args: argparse.Namespace, processes: Processes) -> MemoryGuard | None:
+    if not args.memory_limit:
+        return None
+    if isinstance(processes, Launcher):
+        launcher_pid = processes.proc.pid
+        guard = MemoryGuard(args.memory_limit, lambda: descendants(launcher_pid), guard_name())
+    else:
+        guard = MemoryGuard(args.memory_limit, lambda: descendants(os.getpid(), skip_self=True), guard_name())
+    guard.adopt()  # the launcher has started nothing yet, so everything it starts is in the cgroup
+    guard.start()
+    logging.getLogger(__name__).info("memory limit %d MiB kept by %s", args.memory_limit >> 20, guard.how)
+    return guard
+
+
+def _adopt_orphans() -> None:
+    """Without namespaces, a process that detaches (setsid, double fork) is re-parented to the agent
+    rather than to init, so it stays in the agent's process tree, where terminate finds it."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+
+
+async def _start_jupyterlab(args: argparse.Namespace, layout: SandboxLayout, debug_token: str,
+                            processes: Processes) -> SandboxProcess | None:
     """JupyterLab on the workspace, for a human to watch; its token never appears on a command line."""
     if not debug_token:
         logging.getLogger(__name__).error("--debug-port without SEER_DEBUG_TOKEN: not serving JupyterLab")
         return None
     env = {**os.environ, "JUPYTER_TOKEN": debug_token}
     with open(layout.logs / "jupyterlab.log", "ab") as log_file:
-        return await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "jupyterlab", "--no-browser", "--ip", args.host, "--port", str(args.debug_port),
-            "--ServerApp.root_dir", str(layout.workspace), "--allow-root",
-            env=env, cwd=layout.workspace, stdin=asyncio.subprocess.DEVNULL, stdout=log_file, stderr=log_file)
+        return await processes.spawn(
+            [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip", args.host, "--port", str(args.debug_port),
+             "--ServerApp.root_dir", str(layout.workspace), "--allow-root"],
+            env=env, cwd=layout.workspace, stdout=log_file, stderr=log_file)
 
 
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(stream=sys.stderr, level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = _parse(argv)
     token = os.environ.pop(TOKEN_ENV, "")
+    if args.token_fd is not None:
+        with os.fdopen(args.token_fd) as f:
+            token = f.read().strip()
     debug_token = os.environ.pop(DEBUG_TOKEN_ENV, "")
     if not token:
-        sys.exit(f"{TOKEN_ENV} is not set: the agent refuses to serve without a token")
-    args = _parse(argv)
+        sys.exit(f"no token: pass --token-fd or set {TOKEN_ENV}; the agent refuses to serve without one")
     asyncio.run(_serve(args, token, debug_token))
 
 

@@ -31,6 +31,8 @@ from seer_mcp.agent.interfaces import InterfaceDeadError, InterfaceLoadError, In
 from seer_mcp.agent.limits import SelfLimits
 from seer_mcp.agent.kernels import KernelDeadError, KernelSession, write_kernelspec
 from seer_mcp.agent.notebooks import NotebookFile
+from seer_mcp.agent.memory_guard import MemoryGuard
+from seer_mcp.agent.processes import DirectProcesses, Processes
 from seer_mcp.agent.shell import run_command
 from seer_mcp.agent.shell_session import ShellSession
 from seer_mcp.wire import (
@@ -84,8 +86,18 @@ class SandboxLayout:
     def kernelspecs(self) -> Path:
         return self.root / "kernelspecs"
 
+    @property
+    def kernel_runtime(self) -> Path:
+        """Kernels' sockets and connection files: the one part of the runtime dir a sandbox sees."""
+        return self.runtime / "k"
+
+    @property
+    def shells(self) -> Path:
+        return self.root / "shells"
+
     def create(self) -> None:
-        for path in (self.workspace, self.notebooks, self.logs, self.kernelspecs, self.runtime):
+        for path in (self.workspace, self.notebooks, self.logs, self.kernelspecs, self.runtime, self.kernel_runtime,
+                     self.shells):
             path.mkdir(parents=True, exist_ok=True)
         self.runtime.chmod(0o700)
 
@@ -93,8 +105,11 @@ class SandboxLayout:
 class AgentState:
     """Everything one sandbox agent holds: its sessions, by id."""
 
-    def __init__(self, layout: SandboxLayout, kernel_env: dict[str, str], mirror_dir: Path | None) -> None:
+    def __init__(self, layout: SandboxLayout, kernel_env: dict[str, str], mirror_dir: Path | None,
+                 processes: Processes | None = None, memory_guard: MemoryGuard | None = None) -> None:
         self.layout = layout
+        self.memory_guard = memory_guard
+        self.processes: Processes = processes or DirectProcesses()
         self.kernel_env = kernel_env
         self.mirror_dir = mirror_dir
         self.sessions: dict[str, KernelSession | ShellSession] = {}
@@ -102,7 +117,7 @@ class AgentState:
         self.runs = CellRuns()
         self.limits: SelfLimits | None = None  # the sandbox's own idle timeout and lifetime, when it has them
         self._spare: asyncio.Task[KernelSession] | None = None
-        self.interfaces = InterfaceRegistry(layout.workspace, layout.logs, kernel_env)
+        self.interfaces = InterfaceRegistry(layout.workspace, layout.logs, kernel_env, self.processes)
         write_kernelspec(layout.kernelspecs)
 
     def info(self, session: KernelSession | ShellSession) -> SessionInfo:
@@ -145,11 +160,11 @@ class AgentState:
         filename = self._free_name(name, ".ipynb")
         mirror = self.mirror_dir / filename if self.mirror_dir else None
         # Created before the first await, so a concurrent start_session sees the name as taken.
-        notebook = NotebookFile(self.layout.notebooks / filename, mirror)
+        notebook = NotebookFile(self.layout.notebooks / filename, mirror, workspace=self.layout.workspace)
         try:
             kernel = await self._take_kernel()
         except BaseException:
-            notebook.path.unlink(missing_ok=True)
+            notebook.remove()
             raise
         kernel.bind(session_id, request.name or name, notebook)
         init_output = ""
@@ -167,7 +182,7 @@ class AgentState:
                 init_output = await kernel.run_hidden(request.info_code, SETUP_TIMEOUT_S)
         except BaseException:
             await kernel.shutdown()
-            notebook.path.unlink(missing_ok=True)
+            notebook.remove()
             raise
         self.sessions[session_id] = kernel
         info = self.info(kernel)
@@ -178,8 +193,8 @@ class AgentState:
         name = _safe_name(request.name or "shell")
         filename = self._free_name(name, ".transcript.txt")
         shell = ShellSession(session_id, request.name or name, self.layout.workspace, self.kernel_env,
-                             self.layout.root / "shells" / session_id, self.layout.notebooks / filename,
-                             self.mirror_dir / filename if self.mirror_dir else None)
+                             self.layout.shells / session_id, self.layout.notebooks / filename,
+                             self.mirror_dir / filename if self.mirror_dir else None, self.processes)
         shell.start()
         self.sessions[session_id] = shell
         return self.info(shell)
@@ -191,9 +206,10 @@ class AgentState:
 
     async def _new_kernel(self) -> KernelSession:
         kernel_id = uuid.uuid4().hex[:10]
-        kernel = KernelSession(kernel_id, kernelspec_dir=self.layout.kernelspecs, runtime_dir=self.layout.runtime,
+        kernel = KernelSession(kernel_id, kernelspec_dir=self.layout.kernelspecs, runtime_dir=self.layout.kernel_runtime,
                                cwd=self.layout.workspace, env=self.kernel_env,
-                               log_path=self.layout.logs / f"kernel-{kernel_id}.log")
+                               log_path=self.layout.logs / f"kernel-{kernel_id}.log", processes=self.processes)
+        kernel.memory_guard = self.memory_guard
         await kernel.start()
         await kernel.warm_up()
         return kernel
@@ -495,12 +511,13 @@ async def notebook_file(request: Request, agent: AgentState) -> Response:
     session = agent.session(request.path_params["session_id"])
     if isinstance(session, ShellSession):
         return Response(session.transcript_bytes(), media_type="text/plain; charset=utf-8")
-    return Response(session.notebook.path.read_bytes(), media_type="application/x-ipynb+json")
+    notebook = session.notebook.path.relative_to(agent.layout.workspace)
+    return Response(files.read_bytes(agent.layout.workspace, str(notebook)), media_type="application/x-ipynb+json")
 
 
 async def exec_command(request: Request, agent: AgentState) -> Any:
     body = await _body(request, ExecRequest)
-    return await run_command(body.command, cwd=agent.layout.workspace, env=agent.kernel_env,
+    return await run_command(body.command, cwd=agent.layout.workspace, env=agent.kernel_env, processes=agent.processes,
                              timeout=body.timeout)
 
 
@@ -520,10 +537,8 @@ async def upload_file(request: Request, agent: AgentState) -> Any:
 
 async def download_file(request: Request, agent: AgentState) -> Response:
     """A workspace file's bytes, whatever their size: how the server reads notebooks back."""
-    target = files.confine(agent.layout.workspace, request.query_params.get("path", ""))
-    if not target.is_file():
-        raise FileNotFoundError(f"no file {request.query_params.get('path')!r} in the sandbox")
-    return Response(target.read_bytes(), media_type="application/octet-stream")
+    return Response(files.read_bytes(agent.layout.workspace, request.query_params.get("path", "")),
+                    media_type="application/octet-stream")
 
 
 async def list_files(request: Request, agent: AgentState) -> Any:

@@ -13,20 +13,19 @@ import contextlib
 import itertools
 import json
 import logging
-import os
 import secrets
 import signal
 import sys
 from pathlib import Path
 from typing import Any
 
+from seer_mcp.agent.processes import DirectProcesses, Processes, SandboxProcess
 from seer_mcp.wire import InterfaceCallResult, InterfaceFunction, InterfaceInfo, ServeInterfaceRequest
 
 log = logging.getLogger(__name__)
 
 CANCEL_GRACE_S = 5.0
 _STOP_GRACE_S = 2.0
-_READ_LIMIT = 128 * 2**20  # one reply line may carry a large result
 _LOG_TAIL_LINES = 25
 
 
@@ -51,8 +50,9 @@ class InterfaceWorker:
     """One served interface file and the process that runs it."""
 
     def __init__(self, request: ServeInterfaceRequest, path: Path, workspace: Path, env: dict[str, str],
-                 log_path: Path, token: str | None = None) -> None:
+                 log_path: Path, token: str | None = None, processes: Processes | None = None) -> None:
         self.request = request
+        self.processes: Processes = processes or DirectProcesses()
         self.path = path
         self.workspace = workspace
         self.env = {**env, **request.env}
@@ -60,7 +60,7 @@ class InterfaceWorker:
         self.token = token or secrets.token_urlsafe(32)
         self.functions: list[InterfaceFunction] = []
         self.detail = ""
-        self._proc: asyncio.subprocess.Process | None = None
+        self._proc: SandboxProcess | None = None
         self._reader: asyncio.Task[None] | None = None
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._ids = itertools.count(1)
@@ -87,10 +87,9 @@ class InterfaceWorker:
         self.detail = ""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log_file:
-            self._proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "seer_mcp.agent.interface_worker", str(self.path), self.name,
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=log_file,
-                cwd=self.workspace, env=self.env, start_new_session=True, limit=_READ_LIMIT)
+            self._proc = await self.processes.spawn(
+                [sys.executable, "-m", "seer_mcp.agent.interface_worker", str(self.path), self.name],
+                stdin="pipe", stdout="pipe", stderr=log_file, cwd=self.workspace, env=self.env)
         assert self._proc.stdin is not None and self._proc.stdout is not None
         init = {"op": "init", "workspace": str(self.workspace),
                 "models": [m.model_dump(exclude={"lookup_name", "base_lookup_name"})
@@ -136,8 +135,7 @@ class InterfaceWorker:
         try:
             await asyncio.wait_for(proc.wait(), _STOP_GRACE_S)
         except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
+            proc.kill()
             await proc.wait()
 
     def _log_tail(self) -> str:
@@ -225,7 +223,8 @@ class InterfaceWorker:
 class InterfaceRegistry:
     """Every interface one sandbox agent serves, by name."""
 
-    def __init__(self, workspace: Path, logs: Path, env: dict[str, str]) -> None:
+    def __init__(self, workspace: Path, logs: Path, env: dict[str, str], processes: Processes | None = None) -> None:
+        self.processes = processes
         self.workspace = workspace
         self.logs = logs
         self.env = env
@@ -246,7 +245,8 @@ class InterfaceRegistry:
             raise ValueError(f"interface {request.name!r} is already served here; reload or stop it first")
         if not path.is_file():
             raise FileNotFoundError(f"interface file {request.path!r} does not exist in the sandbox")
-        worker = InterfaceWorker(request, path, self.workspace, self.env, self.logs / f"interface-{request.name}.log")
+        worker = InterfaceWorker(request, path, self.workspace, self.env, self.logs / f"interface-{request.name}.log",
+                                 processes=self.processes)
         self.workers[request.name] = worker  # taken before the first await: a second serve sees the name
         try:
             await worker.start()

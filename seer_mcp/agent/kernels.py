@@ -22,10 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-from jupyter_client import AsyncKernelManager
 from jupyter_client.kernelspec import KernelSpecManager
 
+from seer_mcp.agent.kernel_provisioner import kernel_manager
+
 from seer_mcp.agent.notebooks import NotebookFile, output_from_msg
+from seer_mcp.agent.processes import Processes
 from seer_mcp.wire import KERNEL_DIED, CellProgress, CellResult, ErrorInfo
 
 log = logging.getLogger(__name__)
@@ -167,7 +169,7 @@ class KernelSession:
     """A kernel, the notebook its cells are saved in, and one cell at a time."""
 
     def __init__(self, kernel_id: str, *, kernelspec_dir: Path, runtime_dir: Path, cwd: Path,
-                 env: dict[str, str], log_path: Path) -> None:
+                 env: dict[str, str], log_path: Path, processes: Processes | None = None) -> None:
         self.kernel_id = kernel_id
         self.session_id = ""
         self.name = ""
@@ -175,7 +177,10 @@ class KernelSession:
         self._cwd = cwd
         self._env = env
         self._log_path = log_path
-        self.km = AsyncKernelManager(
+        self.processes = processes
+        self.km = kernel_manager(
+            processes,
+            kernel_id=kernel_id,
             kernel_name="python3",
             kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(kernelspec_dir)]),
             transport="ipc",
@@ -188,6 +193,8 @@ class KernelSession:
         self._collector: _OutputCollector | None = None  # the running cell's, for partial_outputs
         self._readers: list[asyncio.Task[None]] = []
         self._pidfd: int | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        self.memory_guard: Any = None  # the sandbox's MemoryGuard, when it has a memory limit
         self.dead = False
         self.busy = False
         self._restarting = False
@@ -314,6 +321,7 @@ class KernelSession:
         # only for a message, a deadline or a heartbeat, never to poll.
         collector = _OutputCollector()
         loop = asyncio.get_running_loop()
+        kills_before = self.memory_guard.oom_kills() if self.memory_guard is not None else 0
         msg_id = self._client.execute(code, silent=silent, store_history=not silent, allow_stdin=False,
                                       stop_on_error=False)
         run = _CellRun(msg_id)
@@ -349,6 +357,12 @@ class KernelSession:
                     continue
                 if msg is _DIED:
                     collector.add_error("KernelDied", KERNEL_DIED)
+                    guard = self.memory_guard
+                    if guard is not None and guard.oom_kills() > kills_before:
+                        return "dead", collector, (
+                            f"{KERNEL_DIED}: the sandbox went over its memory limit "
+                            f"({guard.limit_bytes >> 20} MiB) and the kernel was killed; call restart_kernel, "
+                            "and use less memory or create the sandbox with a larger `memory`")
                     return "dead", collector, (
                         f"{KERNEL_DIED}: the kernel process exited while the cell ran; call restart_kernel")
                 if msg is _RESTARTED:
@@ -417,6 +431,9 @@ class KernelSession:
         pid = self.kernel_pid
         if pid is None:
             return
+        if self.processes is not None and self.processes.isolated:  # a pid of the sandbox's, not ours
+            self._watcher = asyncio.get_running_loop().create_task(self._wait_in_thread())
+            return
         try:
             self._pidfd = os.pidfd_open(pid)
         except (OSError, AttributeError):
@@ -426,11 +443,19 @@ class KernelSession:
 
     async def _wait_in_thread(self) -> None:
         process = getattr(self.km.provisioner, "process", None)
-        if process is not None:
+        if process is None:
+            return
+        if self.processes is not None and self.processes.isolated:
+            await process.wait()
+        else:
             await asyncio.to_thread(process.wait)
-            self._on_kernel_exit()
+        self._watcher = None
+        self._on_kernel_exit()
 
     def _stop_watching(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            self._watcher = None
         if self._pidfd is not None:
             with contextlib.suppress(Exception):
                 asyncio.get_running_loop().remove_reader(self._pidfd)

@@ -11,13 +11,13 @@ command from ever finishing. Output beyond the cap keeps its head and its tail
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import tempfile
 from pathlib import Path
 from typing import IO
 
+from seer_mcp.agent.processes import DirectProcesses, Processes
 from seer_mcp.wire import ExecResult
 
 DEFAULT_KEEP_BYTES = 2_000_000  # per stream, head and tail together
@@ -38,28 +38,21 @@ def head_and_tail(f: IO[bytes], keep: int) -> tuple[str, int]:
     return head.decode(errors="replace") + marker + tail.decode(errors="replace"), dropped
 
 
-def _kill_group(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
-
-
 async def run_command(command: str, *, cwd: Path, env: dict[str, str], timeout: float,
-                      keep_bytes: int = DEFAULT_KEEP_BYTES) -> ExecResult:
+                      keep_bytes: int = DEFAULT_KEEP_BYTES, processes: Processes | None = None) -> ExecResult:
     """Run `command` with bash; kill its whole process group at `timeout`."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = await asyncio.create_subprocess_exec(
-            "/bin/bash", "-c", command, cwd=cwd, env=env,
-            stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True,
-        )
+        proc = await (processes or DirectProcesses()).spawn(["/bin/bash", "-c", command], cwd=cwd, env=env,
+                                                            stdout=out, stderr=err)
         timed_out = False
         try:
             await asyncio.wait_for(proc.wait(), timeout)
         except asyncio.TimeoutError:
             timed_out = True
-            _kill_group(proc.pid)
+            proc.signal_group(signal.SIGKILL)
             await proc.wait()
         except asyncio.CancelledError:
-            _kill_group(proc.pid)
+            proc.signal_group(signal.SIGKILL)
             raise
         stdout, dropped_out = head_and_tail(out, keep_bytes)
         stderr, dropped_err = head_and_tail(err, keep_bytes)

@@ -14,10 +14,13 @@ Every command and its output is appended to a plain-text transcript.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from pathlib import Path
 
+from seer_mcp.agent import beneath
 from seer_mcp.agent.kernels import HEARTBEAT_S, ProgressCallback
+from seer_mcp.agent.processes import Processes
 from seer_mcp.agent.shell import run_command
 from seer_mcp.wire import CellProgress, CellResult, ErrorInfo, SessionInfo
 
@@ -62,7 +65,7 @@ class ShellSession:
     kind = "cli"
 
     def __init__(self, session_id: str, name: str, workspace: Path, env: dict[str, str], state_dir: Path,
-                 transcript: Path, mirror: Path | None = None) -> None:
+                 transcript: Path, mirror: Path | None = None, processes: Processes | None = None) -> None:
         self.session_id = session_id
         self.name = name
         self.workspace = workspace
@@ -70,6 +73,7 @@ class ShellSession:
         self.state_dir = state_dir
         self.transcript = transcript
         self.mirror = mirror
+        self.processes = processes
         self.count = 0
         self._running: asyncio.Task[object] | None = None
         self._lock = asyncio.Lock()
@@ -96,7 +100,7 @@ class ShellSession:
 
     def start(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        (self.state_dir / "state.sh").write_text(f"cd {_quote(str(self.workspace))}\n")
+        self._write_state("state.sh", f"cd {_quote(str(self.workspace))}\n")
         self._append(f"# shell session {self.name!r} ({self.session_id}), started in {self.workspace}\n\n")
 
     async def execute(self, command: str, timeout: float, on_progress: ProgressCallback | None = None,
@@ -107,11 +111,12 @@ class ShellSession:
             self.count += 1
             number = self.count
             command_file = self.state_dir / "command.sh"
-            command_file.write_text(command + "\n")
+            self._write_state(command_file.name, command + "\n")
             script = _WRAPPER.format(state=_quote(str(self.state_dir / "state.sh")), own=" ".join(_BASH_OWN),
                                      command=_quote(str(command_file)))
             started = time.perf_counter()
-            task = asyncio.ensure_future(run_command(script, cwd=self.workspace, env=self.env, timeout=timeout))
+            task = asyncio.ensure_future(run_command(script, cwd=self.workspace, env=self.env, timeout=timeout,
+                                                   processes=self.processes))
             self._running = task
             beats = asyncio.ensure_future(self._heartbeat(started, on_progress)) if on_progress else None
             try:
@@ -160,14 +165,23 @@ class ShellSession:
     async def restart(self) -> None:
         """A fresh shell: back in the workspace, with the sandbox's own environment."""
         await self.interrupt()
-        (self.state_dir / "state.sh").write_text(f"cd {_quote(str(self.workspace))}\n")
+        self._write_state("state.sh", f"cd {_quote(str(self.workspace))}\n")
         self._append("# shell restarted: working directory and variables reset\n\n")
 
     async def shutdown(self) -> None:
         await self.interrupt()
 
     def transcript_bytes(self) -> bytes:
-        return self.transcript.read_bytes()
+        fd, _ = beneath.open_file(self.workspace, self._transcript_in_workspace())
+        with os.fdopen(fd, "rb") as f:
+            return f.read()
+
+    def _transcript_in_workspace(self) -> str:
+        return str(self.transcript.relative_to(self.workspace))
+
+    def _write_state(self, name: str, text: str) -> None:
+        # The sandbox can write the folder of state folders too: no link there may lead the agent out of it.
+        beneath.replace_file(self.state_dir.parent, f"{self.state_dir.name}/{name}", text.encode(), durable=False)
 
     def _record(self, command: str, output: str, footer: str) -> None:
         shown = "\n".join(("$ " if i == 0 else "> ") + line for i, line in enumerate(command.splitlines() or [""]))
@@ -175,11 +189,13 @@ class ShellSession:
         self._append(f"{shown}\n{body}{footer}\n\n")
 
     def _append(self, text: str) -> None:
-        for path in (self.transcript, self.mirror):
-            if path is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                with open(path, "a", encoding="utf-8") as f:
-                    f.write(text)
+        with os.fdopen(beneath.open_append(self.workspace, self._transcript_in_workspace()), "a",
+                       encoding="utf-8") as f:
+            f.write(text)
+        if self.mirror is not None:  # outside the sandbox, where it cannot reach
+            self.mirror.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.mirror, "a", encoding="utf-8") as f:
+                f.write(text)
 
 
 def _quote(text: str) -> str:

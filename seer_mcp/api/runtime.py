@@ -26,8 +26,10 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import uvicorn
+from starlette.middleware import Middleware
 
 from seer_mcp.http_auth import SingleTokenVerifier
+from seer_mcp.http_origin import HostOriginGuard
 from seer_mcp.manager import SandboxManager
 from seer_mcp.scope import Scope
 from seer_mcp.settings import Settings
@@ -112,7 +114,9 @@ class Runtime:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-        config = uvicorn.Config(mcp.http_app(path="/mcp"), log_level="warning", lifespan="on", access_log=False)
+        guard = Middleware(HostOriginGuard, host="127.0.0.1", port=port)  # as `serve --http`: no DNS rebinding
+        app = mcp.http_app(path="/mcp", middleware=[guard], host_origin_protection=False)
+        config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
         server = uvicorn.Server(config)
         task = asyncio.create_task(server.serve(sockets=[sock]))
         while not server.started and not task.done():

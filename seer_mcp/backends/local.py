@@ -27,6 +27,10 @@ import psutil
 
 from seer_mcp.backends.base import Backend, ProgressFn, StartedSandbox, StartRequest, no_progress
 from seer_mcp.backends.local_extras import check_host_fits, clone_repos, secret_values
+from seer_mcp.backends.local_isolation import sandbox_env as isolated_env
+from seer_mcp.backends.local_isolation import sandbox_plan
+from seer_mcp.isolation.mode import Isolation, choose
+from seer_mcp.isolation.plan import IsolationPlan, Mount
 from seer_mcp.errors import InvalidRequest, SandboxStartError
 from seer_mcp.models import ModelCache, ResolvedModel, build_hidden_copy
 from seer_mcp.settings import Settings
@@ -36,7 +40,6 @@ log = logging.getLogger(__name__)
 # AF_UNIX paths are capped at 107 bytes; kernel IPC sockets append ~20 more.
 _MAX_RUNTIME_PATH = 80
 _TERM_GRACE_S = 3.0
-_TOOLKIT_PARENT = Path(__file__).resolve().parents[2]  # makes `import toolkit` work in kernels
 
 
 def missing_requirements(requirements: list[str]) -> list[str]:
@@ -56,19 +59,10 @@ def missing_requirements(requirements: list[str]) -> list[str]:
     return missing
 
 
-def sandbox_env(request: StartRequest, site_dir: Path) -> dict[str, str]:
-    """The environment of the agent, its kernels and its commands."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEER_")}  # server secrets stay out
-    paths = [str(site_dir), str(_TOOLKIT_PARENT)]
-    if env.get("PYTHONPATH"):
-        paths.append(env["PYTHONPATH"])
-    env.update({
-        "PYTHONPATH": os.pathsep.join(paths),
-        "PYTHONUNBUFFERED": "1",
-        "JUPYTER_PLATFORM_DIRS": "1",
-        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
-        "SEER_SANDBOX_ID": request.sandbox_id,
-    })
+def sandbox_env(request: StartRequest, site_dir: Path, passthrough: list[str] = ()) -> dict[str, str]:  # type: ignore[assignment]
+    """The environment of the agent, its kernels and its commands: an allowlist, then the spec's `env`."""
+    env = isolated_env(site_dir.parent, site_dir, list(passthrough))
+    env["SEER_SANDBOX_ID"] = request.sandbox_id  # finds strays of an unisolated sandbox at terminate
     env.update(request.spec.env)
     return env
 
@@ -87,6 +81,7 @@ class LocalBackend(Backend):
                 f"the local backend cannot provide a {request.spec.gpu} GPU: kernels see this machine's "
                 "devices as they are. Leave gpu unset, or use backend='modal' for a GPU sandbox.")
         check_host_fits(request.spec)
+        isolation = self._isolation(request)
         secrets = secret_values(request.spec.secrets)
         root = self.settings.sandboxes_dir / request.sandbox_id
         root.mkdir(parents=True, exist_ok=True)
@@ -97,25 +92,34 @@ class LocalBackend(Backend):
         site_dir = root / "site-packages"
         site_dir.mkdir(exist_ok=True)
         handle: dict[str, Any] = {"sandbox_id": request.sandbox_id, "root": str(root), "runtime": str(runtime),
-                                  "socket": str(runtime / "agent.sock")}
+                                  "socket": str(runtime / "agent.sock"), "isolation": isolation.level}
+        if isolation.warning:
+            handle["warning"] = isolation.warning
+            log.warning("sandbox %s: %s", request.sandbox_id, isolation.warning)
+        runtime.mkdir(parents=True, exist_ok=True)
+        runtime.chmod(0o700)
         try:
             models = await self._resolve_models(request, root / "models")
+            plan = None
+            if isolation.level == "namespaces":
+                plan = sandbox_plan(bwrap=self.settings.bwrap, root=root, runtime=runtime, models=models,
+                                    network=request.spec.network)
             if request.restore is not None:
                 await request.progress(0, None, "copying the snapshot's files into the sandbox")
                 await asyncio.to_thread(_copy_saved_state, Path(request.restore["path"]), root)
-            await self._install_packages(request, site_dir, root / "logs")
+            await self._install_packages(request, site_dir, root / "logs", plan)
             if request.spec.repos:
                 await request.progress(0, None, f"cloning {len(request.spec.repos)} repo(s) into the workspace")
                 (root / "workspace").mkdir(exist_ok=True)
                 (root / "logs").mkdir(exist_ok=True)
                 await clone_repos(request.spec.repos, root / "workspace",
-                                  {**sandbox_env(request, site_dir), "PIP_TARGET": str(site_dir)},
-                                  root / "logs" / "repos.log")
+                                  {**self._env(request, site_dir), **_pip_env(), "PIP_TARGET": str(site_dir)},
+                                  root / "logs" / "repos.log", _setup_wrapper(plan, _local_repos(request)))
             if request.spec.debug:
                 handle["debug_port"] = _free_port()
                 handle["debug_token"] = secrets_module.token_urlsafe(24)
                 handle["debug_url"] = f"http://127.0.0.1:{handle['debug_port']}/lab?token={handle['debug_token']}"
-            handle["pid"] = await self._spawn_agent(request, root, runtime, site_dir, secrets, handle)
+            handle["pid"] = await self._spawn_agent(request, root, runtime, site_dir, secrets, handle, plan)
         except BaseException:
             await self.stop(handle)
             raise
@@ -126,6 +130,30 @@ class LocalBackend(Backend):
             agent_mirrors_notebooks=True,
             models=[m.record() for m in models],
         )
+
+    def _isolation(self, request: StartRequest) -> Isolation:
+        try:
+            isolation = choose(self.settings.isolation, self.settings.bwrap)
+        except RuntimeError as exc:
+            raise SandboxStartError(f"{exc}; or set SEER_ISOLATION=auto to run without isolation") from None
+        if isolation.level == "none":
+            hidden = [m.var_name for m in request.spec.models if m.hidden]
+            if hidden and not self.settings.allow_hidden_without_isolation:
+                raise InvalidRequest(
+                    f"hidden models ({', '.join(hidden)}) need an isolated sandbox, and this one would not be "
+                    f"({isolation.warning or 'SEER_ISOLATION=none'}): without namespaces its code can find the "
+                    "models' names. Install bubblewrap, or set SEER_ALLOW_HIDDEN_WITHOUT_ISOLATION=1 to accept that.")
+            if not request.spec.network:
+                raise InvalidRequest("network=false needs an isolated sandbox (bubblewrap), and this one would not "
+                                     f"be ({isolation.warning or 'SEER_ISOLATION=none'}); install bubblewrap or "
+                                     "leave network on")
+        if request.spec.debug and not request.spec.network:
+            raise InvalidRequest("debug=true serves JupyterLab on this machine's network, which network=false "
+                                 "takes away; leave one of them off")
+        return isolation
+
+    def _env(self, request: StartRequest, site_dir: Path) -> dict[str, str]:
+        return sandbox_env(request, site_dir, self.settings.sandbox_env_passthrough)
 
     async def _resolve_models(self, request: StartRequest, models_dir: Path) -> list[ResolvedModel]:
         """Fetch each model into the host's cache; hidden ones get an opaque folder in the sandbox."""
@@ -146,15 +174,23 @@ class LocalBackend(Backend):
             resolved.append(ResolvedModel(spec, str(opaque), str(opaque_base) if opaque_base else None))
         return resolved
 
-    async def _install_packages(self, request: StartRequest, site_dir: Path, logs: Path) -> None:
+    async def _install_packages(self, request: StartRequest, site_dir: Path, logs: Path,
+                                plan: IsolationPlan | None) -> None:
         missing = missing_requirements(request.spec.python_packages)
         if not missing:
             return
         await request.progress(0, None, f"installing {', '.join(missing)} for this sandbox")
         logs.mkdir(exist_ok=True)
+        # pip runs packages' build code: inside the sandbox, never on the host. A local folder it is
+        # asked to install is copied into the sandbox first (builds write into their source folder).
+        requirements = missing
+        if plan is not None:
+            requirements = await asyncio.to_thread(_copy_local_requirements, missing, site_dir.parent / "home")
+        wrapper = _setup_wrapper(plan)
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-            "--no-input", "--target", str(site_dir), *missing,
+            *wrapper, sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+            "--no-input", "--target", str(site_dir), *requirements,
+            env={**self._env(request, site_dir), **_pip_env()}, cwd=site_dir.parent,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         )
         output, _ = await proc.communicate()
@@ -166,23 +202,34 @@ class LocalBackend(Backend):
                 + "\n".join(tail) + "\nCheck the package names and versions, then create the sandbox again.")
 
     async def _spawn_agent(self, request: StartRequest, root: Path, runtime: Path, site_dir: Path,
-                           secrets: dict[str, str], handle: dict[str, Any]) -> int:
-        env = {**sandbox_env(request, site_dir), **secrets}
-        env["SEER_AGENT_TOKEN"] = request.token  # the agent removes it from its environment at once
+                           secrets: dict[str, str], handle: dict[str, Any], plan: IsolationPlan | None) -> int:
+        env = {**self._env(request, site_dir), **secrets}
         debug = ["--debug-port", str(handle["debug_port"])] if handle.get("debug_port") else []
         if debug:
             env["SEER_DEBUG_TOKEN"] = handle["debug_token"]
+        isolation = []
+        if plan is not None:
+            (runtime / "isolation.json").write_text(plan.model_dump_json(indent=1))
+            handle["interface_socket"] = str(runtime / "k" / "interfaces.sock")
+            isolation = ["--isolation", str(runtime / "isolation.json"), "--interface-socket",
+                         handle["interface_socket"]]
+        token_read, token_write = os.pipe()  # the token is in no process's environment or command line
+        os.write(token_write, request.token.encode())
+        os.close(token_write)
         read_fd, write_fd = os.pipe()
         (root / "logs").mkdir(exist_ok=True)
         with open(root / "logs" / "agent.log", "ab") as agent_log:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "seer_mcp.agent", "--root", str(root), "--runtime-dir", str(runtime),
                 "--socket", str(runtime / "agent.sock"), "--mirror-dir", str(request.outputs_dir),
-                "--ready-fd", str(write_fd), *debug, *request.agent_limit_args(),
-                env=env, cwd=root, pass_fds=(write_fd,), start_new_session=True,
+                "--ready-fd", str(write_fd), "--token-fd", str(token_read), *isolation, *debug,
+                *(["--memory-limit", str(request.spec.memory * 2**20)] if request.spec.memory else []),
+                *request.agent_limit_args(),
+                env=env, cwd=root, pass_fds=(write_fd, token_read), start_new_session=True,
                 stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=agent_log,
             )
         os.close(write_fd)
+        os.close(token_read)
         ready = asyncio.create_task(_read_line(read_fd))
         exited = asyncio.create_task(proc.wait())
         done, _ = await asyncio.wait({ready, exited}, timeout=self.settings.sandbox_start_timeout,
@@ -241,6 +288,46 @@ class LocalBackend(Backend):
     async def is_alive(self, handle: dict[str, Any]) -> bool:
         agent = _agent_process(handle)
         return agent is not None and Path(handle.get("socket", "")).exists()
+
+
+def _setup_wrapper(plan: IsolationPlan | None, extra_ro: list[str] = ()) -> list[str]:  # type: ignore[assignment]
+    """The command prefix that runs a set-up step (pip, git, a repo's install) inside the sandbox's view,
+    with the network on whatever the sandbox's own setting: it fetches what the spec asks for."""
+    if plan is None:
+        return []
+    step = plan.model_copy(update={"network": True,
+                                   "mounts": plan.mounts + [Mount(target=p) for p in extra_ro]})
+    return [*step.argv(), "--"]
+
+
+def _copy_local_requirements(requirements: list[str], home: Path) -> list[str]:
+    """Each requirement that is a folder on this machine, as a copy in the sandbox's home."""
+    copied = []
+    for index, text in enumerate(requirements):
+        source = Path(text).expanduser()
+        if source.is_dir():
+            dest = home / ".seer-packages" / f"{index}-{source.name}"
+            shutil.copytree(source, dest, symlinks=True, dirs_exist_ok=True)
+            copied.append(str(dest))
+        else:
+            copied.append(text)
+    return copied
+
+
+def _local_repos(request: StartRequest) -> list[str]:
+    """Repos cloned from this machine's disk (file:// or a path): the clone step sees them, read-only."""
+    paths = []
+    for repo in request.spec.repos:
+        url = repo.clone_url
+        path = url[len("file://"):] if url.startswith("file://") else url
+        if path.startswith("/") and os.path.exists(path):
+            paths.append(path)
+    return paths
+
+
+def _pip_env() -> dict[str, str]:
+    """How this machine's pip reaches its indexes (PIP_* settings) for set-up steps only."""
+    return {k: v for k, v in os.environ.items() if k.startswith("PIP_") and k not in ("PIP_TARGET", "PIP_USER")}
 
 
 _SAVED_DIRS = ("workspace", "site-packages")  # models come back from the cache; logs and sockets don't matter

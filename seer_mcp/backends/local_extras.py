@@ -61,8 +61,9 @@ def secret_values(names: list[str]) -> dict[str, str]:
     return found
 
 
-async def clone_repos(repos: list[RepoSpec], workspace: Path, env: dict[str, str], log: Path) -> None:
-    """Clones each repo into the workspace and runs its install command there."""
+async def clone_repos(repos: list[RepoSpec], workspace: Path, env: dict[str, str], log: Path,
+                      wrapper: list[str] = ()) -> None:  # type: ignore[assignment]
+    """Clones each repo into the workspace and runs its install command there (inside `wrapper`)."""
     for repo in repos:
         target = workspace / repo.folder
         steps = [] if target.exists() else [f"git clone --depth 1 {repo.clone_url} {target}"]
@@ -70,7 +71,7 @@ async def clone_repos(repos: list[RepoSpec], workspace: Path, env: dict[str, str
             steps.append(f"cd {target} && {repo.install}")
         for step in steps:
             proc = await asyncio.create_subprocess_exec(
-                "/bin/bash", "-c", step, cwd=workspace, env=env,
+                *wrapper, "/bin/bash", "-c", step, cwd=workspace, env=env,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
             output, _ = await proc.communicate()
             with open(log, "ab") as f:

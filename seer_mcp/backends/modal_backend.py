@@ -257,6 +257,9 @@ class ModalBackend(Backend):
         if self.sdk.__name__ == "modal" and (problem := modal_credentials_problem()):
             raise SandboxStartError(problem)
         spec = request.spec
+        if not spec.network:
+            raise InvalidRequest("network=false is not available on Modal yet: the server reaches a Modal sandbox "
+                                 "through its network tunnel. Use the local backend for a sandbox with no network.")
         paths = _Paths(self.settings.modal_root, request.sandbox_id)
         modal = self.sdk
         with self._translated("looking up the Modal app"):
@@ -285,7 +288,8 @@ class ModalBackend(Backend):
                 secrets=[modal.Secret.from_dict(hidden), *self._secrets(spec)],
                 env={**spec.env, "SEER_SANDBOX_ID": request.sandbox_id, "PYTHONUNBUFFERED": "1"},
                 volumes=volumes, encrypted_ports=[AGENT_PORT] + ([DEBUG_PORT] if debug_token else []),
-                workdir=paths.workspace, name=request.sandbox_id)
+                workdir=paths.workspace, name=request.sandbox_id,
+                **({"memory": spec.memory} if spec.memory else {}))
         handle: dict[str, Any] = {"sandbox_object_id": sandbox.object_id, "app": self.settings.modal_app,
                                   "root": paths.root}
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated, Any, Literal
 
 import mcp_types
@@ -9,6 +10,8 @@ from fastmcp import Context, FastMCP
 from fastmcp.tools import ToolResult
 from pydantic import Field
 
+from seer_mcp.errors import InvalidRequest
+from seer_mcp.limits import MAX_CELL_TIMEOUT_S, seconds_limit
 from seer_mcp.state import SessionRecord
 from seer_mcp.tools.common import manager_of, model_errors, progress_of
 from seer_mcp.tools.results import output_result, status_line
@@ -18,7 +21,9 @@ from seer_mcp.wire import CellProgress, CellResult, NotebookPage
 SessionId = Annotated[str | None, Field(
     description="The session to use; may be left out when exactly one session is open.")]
 CellTimeout = Annotated[float | None, Field(
-    gt=0, description="Seconds before the cell is interrupted (default: the server's cell timeout).")]
+    gt=0, le=MAX_CELL_TIMEOUT_S,
+    description=f"Seconds before the cell is interrupted, at most {seconds_limit(MAX_CELL_TIMEOUT_S)}; default: the "
+                "server's cell timeout.")]
 
 # How much of each output read_notebook shows: it is an overview, not a replay.
 _NOTEBOOK_OUTPUT_CHARS = 500
@@ -116,6 +121,9 @@ def register(mcp: FastMCP) -> None:
         runs bash commands in it, and the working directory, variables, functions and aliases
         carry over from one command to the next; a transcript is saved next to the notebooks.
         """
+        if name is not None and any(unicodedata.category(c) == "Cc" for c in name):
+            raise InvalidRequest(f"session name {name!r} has a line break or another control character; "
+                                 "give a one-line label such as 'probing'")
         return await manager_of(ctx).start_session(sandbox_id, name, kind)
 
     @mcp.resource("seer://sessions/{session_id}/model-info", mime_type="text/markdown",

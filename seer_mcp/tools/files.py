@@ -9,6 +9,7 @@ from fastmcp import Context, FastMCP
 from fastmcp.tools import ToolResult
 from pydantic import Field
 
+from seer_mcp.limits import MAX_EXEC_TIMEOUT_S, seconds_limit
 from seer_mcp.tools.common import manager_of, model_errors
 from seer_mcp.tools.results import output_result, status_line
 from seer_mcp.tools.shaping import OutputBudget, collapse_carriage_returns, strip_ansi
@@ -30,7 +31,10 @@ def register(mcp: FastMCP) -> None:
                            "openWorldHint": True})
     @model_errors
     async def sandbox_exec(ctx: Context, command: str, sandbox_id: SandboxId = None,
-                           timeout: Annotated[float, Field(gt=0, le=3600)] = 60) -> ToolResult:
+                           timeout: Annotated[float, Field(
+                               gt=0, le=MAX_EXEC_TIMEOUT_S,
+                               description=f"Seconds before the command is killed, at most "
+                                           f"{seconds_limit(MAX_EXEC_TIMEOUT_S)}.")] = 60) -> ToolResult:
         """Run a bash command in the sandbox's workspace; shows its stdout, its stderr and the exit code.
         The command is killed at its timeout, with everything it started."""
         manager = manager_of(ctx)

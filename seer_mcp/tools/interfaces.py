@@ -22,6 +22,7 @@ from pydantic import Field
 
 from seer_mcp.config import INTERFACE_TOOLS
 from seer_mcp.errors import SeerError
+from seer_mcp.limits import MAX_INTERFACE_CALL_TIMEOUT_S, seconds_limit
 from seer_mcp.manager import SandboxManager
 from seer_mcp.served_interfaces import tool_name
 from seer_mcp.tools.common import manager_of, model_errors
@@ -132,7 +133,10 @@ def register(mcp: FastMCP) -> None:
                         "module that a notebook imports (written into session_id's workspace).")] = "mcp",
         session_id: Annotated[str | None, Field(
             description="For expose_as='library': the session (of any sandbox) whose kernels import it.")] = None,
-        call_timeout: Annotated[float | None, Field(gt=0, description="Seconds before a call is cancelled.")] = None,
+        call_timeout: Annotated[float | None, Field(
+            gt=0, le=MAX_INTERFACE_CALL_TIMEOUT_S,
+            description=f"Seconds before a call is cancelled, at most {seconds_limit(MAX_INTERFACE_CALL_TIMEOUT_S)}; "
+                        "default: the server's interface call timeout.")] = None,
     ) -> dict[str, Any]:
         """Load a Python interface file in a sandbox and serve its @expose'd functions, and nothing else.
 

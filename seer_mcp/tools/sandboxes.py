@@ -8,6 +8,7 @@ from fastmcp import Context, FastMCP
 from pydantic import Field, ValidationError
 
 from seer_mcp.errors import InvalidRequest
+from seer_mcp.limits import MAX_SANDBOX_LIFETIME_S, seconds_limit
 from seer_mcp.spec import ModelSpec, RepoSpec, SandboxSpec
 from seer_mcp.tools.common import manager_of, model_errors, progress_of
 from seer_mcp.workspace import WorkspaceSpec
@@ -33,8 +34,11 @@ def register(mcp: FastMCP) -> None:
         python_packages: Annotated[list[str] | None, Field(
             description="pip requirements this sandbox needs beyond the installed ones.")] = None,
         env: Annotated[dict[str, str] | None, Field(description="Environment variables for its kernels.")] = None,
-        timeout: Annotated[float, Field(gt=0, description="Lifetime in seconds.")] = 3600,
-        idle_timeout: Annotated[float | None, Field(gt=0, description="Terminate after this many idle seconds.")] = None,
+        timeout: Annotated[float, Field(gt=0, le=MAX_SANDBOX_LIFETIME_S, description=(
+            f"Lifetime in seconds, at most {seconds_limit(MAX_SANDBOX_LIFETIME_S)}; the operator's "
+            "max_lifetime may cut it shorter."))] = 3600,
+        idle_timeout: Annotated[float | None, Field(gt=0, le=MAX_SANDBOX_LIFETIME_S, description=(
+            f"Terminate after this many idle seconds, at most {seconds_limit(MAX_SANDBOX_LIFETIME_S)}."))] = None,
         models: Annotated[list[ModelSpec] | None, Field(
             description="HuggingFace models to download, cache and preload in every session "
                         "(as `model`/`tokenizer`, or var_name).")] = None,
@@ -49,6 +53,11 @@ def register(mcp: FastMCP) -> None:
         python_version: Annotated[str | None, Field(description="Python of a Modal image, e.g. '3.11'.")] = None,
         debug: Annotated[bool, Field(description="Modal: also give a JupyterLab link (with a token) for a "
                                                  "human to watch.")] = False,
+        network: Annotated[bool, Field(description="False: the sandbox gets no network at all (no pip, no "
+                                                   "model APIs).")] = True,
+        memory: Annotated[int | None, Field(ge=64, le=4_194_304, description="MiB the sandbox's processes may "
+                                            "use together; a kernel that goes over is killed and reported "
+                                            "dead.")] = None,
     ) -> dict[str, Any]:
         """Create a sandbox: an isolated workspace where notebook kernels and shell commands run.
 
@@ -65,7 +74,8 @@ def register(mcp: FastMCP) -> None:
                      gpu_count=gpu_count, python_packages=python_packages or [], env=env or {},
                      timeout=timeout, idle_timeout=idle_timeout, models=models or [],
                      workspace=workspace or WorkspaceSpec(), system_packages=system_packages or [],
-                     repos=repos or [], secrets=secrets or [], python_version=python_version, debug=debug)
+                     repos=repos or [], secrets=secrets or [], python_version=python_version, debug=debug,
+                     network=network, memory=memory)
         return await manager.create_sandbox(spec, progress_of(ctx))
 
     @mcp.resource("seer://sandboxes/{sandbox_id}/library-docs", mime_type="text/markdown",

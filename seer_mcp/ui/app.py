@@ -15,7 +15,7 @@ import functools
 import logging
 import socket
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Sequence
 
 import uvicorn
 from starlette.applications import Starlette
@@ -24,6 +24,7 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Redire
 from starlette.routing import Route
 
 from seer_mcp.errors import InvalidRequest, NotFound, SeerError
+from seer_mcp.http_origin import HostOriginGuard
 from seer_mcp.ui import api, downloads
 from seer_mcp.ui.auth import COOKIE, UiAuth
 
@@ -97,9 +98,11 @@ class WebUI:
             mcp.custom_route(path, methods=["GET", "HEAD", "POST"], include_in_schema=False)(self.app)  # type: ignore[arg-type]
 
     @contextlib.asynccontextmanager
-    async def serving(self, port: int, host: str = "127.0.0.1") -> AsyncIterator[None]:
+    async def serving(self, port: int, host: str = "127.0.0.1",
+                      allowed_hosts: Sequence[str] = ()) -> AsyncIterator[None]:
         """Runs the UI on its own port in this event loop, e.g. beside a stdio server, while the block runs.
 
+        Requests pass the same Host and Origin checks as `serve --http` (`seer_mcp.http_origin`).
         A port that cannot be bound is logged and the block runs without the UI: the MCP
         channel matters more than the page.
         """
@@ -112,7 +115,8 @@ class WebUI:
             log.error("web UI not served: cannot listen on %s:%s (%s)", host, port, exc)
             yield
             return
-        config = uvicorn.Config(self._standalone(), lifespan="off", log_level="warning", access_log=False,
+        app = HostOriginGuard(self._standalone(), host=host, port=port, allowed_hosts=allowed_hosts)
+        config = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False,
                                 timeout_graceful_shutdown=2)
         server = _SignalFreeServer(config)
         task = asyncio.create_task(server.serve(sockets=[sock]))

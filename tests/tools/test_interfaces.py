@@ -223,7 +223,23 @@ async def test_a_library_client_imports_in_the_named_session(client: Client) -> 
     assert lines[5].startswith("keyword-only:")
 
 
-async def test_a_notebook_in_one_sandbox_calls_an_interface_in_another(client: Client, settings: Settings) -> None:
+async def test_an_isolated_sandbox_cannot_be_handed_another_sandboxs_interface(client: Client) -> None:
+    serving = (await client.call_tool("create_sandbox", {"name": "gpu-side"})).structured_content["sandbox_id"]
+    _, session_id = await open_session(client, name="cpu-side")
+    refused = await client.call_tool("serve_interface", {
+        "name": "calc", "code": CALC, "sandbox_id": serving, "expose_as": "library", "session_id": session_id},
+        raise_on_error=False)
+    assert refused.is_error
+    assert "is isolated, so its kernels cannot reach sandbox" in text_of(refused)
+
+
+async def test_a_notebook_in_one_sandbox_calls_an_interface_in_another(settings: Settings) -> None:
+    async with Client(build_server(settings.model_copy(update={"isolation": "none"}))) as client:
+        await _calls_across_sandboxes(client, settings)
+
+
+async def _calls_across_sandboxes(client: Client, settings: Settings) -> None:
+    """Without isolation, sandboxes on one machine may call each other's interfaces."""
     serving = (await client.call_tool("create_sandbox", {"name": "gpu-side"})).structured_content["sandbox_id"]
     notebook_sandbox = (await client.call_tool("create_sandbox", {"name": "cpu-side"})).structured_content
     session = await client.call_tool("start_session", {"sandbox_id": notebook_sandbox["sandbox_id"]})

@@ -1,0 +1,73 @@
+"""What one local sandbox sees: its isolation plan and its environment.
+
+Inside the sandbox: the system and the Python environment read-only; the
+sandbox's workspace, installed packages, home and shell state read-write; its
+models read-only where their records say they are (hidden ones under opaque
+folders of the sandbox's own); the kernels' sockets; a private /tmp. Nothing
+else of the sandbox's root either: not its logs, not the agent's socket.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from seer_mcp.errors import InvalidRequest
+from seer_mcp.isolation.environment import minimal_environment
+from seer_mcp.isolation.host import gpu_mounts, python_mounts, system_mounts
+from seer_mcp.isolation.mode import user_namespace_needed
+from seer_mcp.isolation.plan import IsolationPlan, Mount, without_covered
+from seer_mcp.models import ResolvedModel
+
+TOOLKIT_PARENT = Path(__file__).resolve().parents[2]  # makes `import toolkit` work in kernels
+_MODEL_FILES = ("config.json", "adapter_config.json", "model_index.json")
+
+
+def sandbox_env(root: Path, site_dir: Path, passthrough: list[str]) -> dict[str, str]:
+    """The environment of the agent, its kernels and its commands, before the spec's `env` and secrets."""
+    return minimal_environment(home=str(root / "home"), python_bin=str(Path(sys.executable).parent),
+                               python_path=[str(site_dir), str(TOOLKIT_PARENT)],
+                               extra_names=tuple(passthrough))
+
+
+def model_mounts(models: list[ResolvedModel]) -> list[Mount]:
+    """Each model's folder, read-only; a Hub snapshot with its repo (snapshot files link into blobs/)."""
+    mounts = []
+    for model in models:
+        for path in filter(None, (model.path, model.base_path)):
+            folder = Path(path)
+            if folder.parent.name == "snapshots" and folder.parents[1].name.startswith("models--"):
+                folder = folder.parents[1]
+            elif not any((folder / name).exists() for name in _MODEL_FILES):
+                raise InvalidRequest(f"model folder {path} holds no config.json or adapter_config.json; a local "
+                                     "model must be a saved transformers or peft folder")
+            mounts.append(Mount(target=str(folder)))
+    return mounts
+
+
+def identity_files(runtime: Path, home: Path) -> list[Mount]:
+    """/etc/passwd and /etc/group naming only the sandbox's user (libraries look themselves up there)."""
+    uid, gid = os.getuid(), os.getgid()
+    users = "root:x:0:0:root:/root:/usr/sbin/nologin\n" if uid else ""
+    groups = "root:x:0:\n" if gid else ""
+    (runtime / "passwd").write_text(users + f"sandbox:x:{uid}:{gid}:sandbox:{home}:/bin/bash\n")
+    (runtime / "group").write_text(groups + f"sandbox:x:{gid}:\n")
+    return [Mount(target="/etc/passwd", source=str(runtime / "passwd")),
+            Mount(target="/etc/group", source=str(runtime / "group"))]
+
+
+def sandbox_plan(*, bwrap: str, root: Path, runtime: Path, models: list[ResolvedModel], network: bool,
+                 extra_ro: list[str] = ()) -> IsolationPlan:  # type: ignore[assignment]
+    home = root / "home"
+    writable = [root / "workspace", root / "site-packages", home, root / "shells", runtime / "k"]
+    for folder in writable:
+        folder.mkdir(parents=True, exist_ok=True)
+    mounts = system_mounts() + python_mounts() + gpu_mounts() + identity_files(runtime, home)
+    mounts += [Mount(target=str(folder), kind="rw") for folder in writable]
+    if (root / "models").is_dir():
+        mounts.append(Mount(target=str(root / "models")))
+    mounts += model_mounts([m for m in models if not m.spec.hidden])
+    mounts += [Mount(target=path) for path in extra_ro if os.path.exists(path)]
+    return IsolationPlan(bwrap=bwrap, mounts=without_covered(mounts), network=network,
+                         user_namespace=user_namespace_needed(), workdir=str(root / "workspace"))
