@@ -29,7 +29,7 @@ def write_atomically(path: Path, data: bytes, mode: int | None = None, durable: 
                 f.flush()
                 os.fsync(f.fileno())
         for copy in copies:
-            _place_copy(tmp, copy, data)
+            place_copy(tmp, copy, data)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -37,13 +37,14 @@ def write_atomically(path: Path, data: bytes, mode: int | None = None, durable: 
         raise
 
 
-def _place_copy(tmp: str, copy: Path, data: bytes) -> None:
+def place_copy(tmp: str, copy: Path, data: bytes, src_dir_fd: int | None = None) -> None:
+    """Puts `copy` in place as a hard link of the file `tmp` (from `src_dir_fd`), or as a copy of `data`."""
     copy.parent.mkdir(parents=True, exist_ok=True)
     staged = copy.with_name(f".{copy.name}.{os.getpid()}.tmp")
     with contextlib.suppress(FileNotFoundError):
         os.unlink(staged)
     try:
-        os.link(tmp, staged)
+        os.link(tmp, staged, src_dir_fd=src_dir_fd)  # with a dir fd: linkat(AT_SYMLINK_FOLLOW)
     except OSError:  # another filesystem, or no hard links there: write the bytes again
         write_atomically(copy, data, durable=False)
         return

@@ -92,12 +92,18 @@ class SandboxLayout:
         return self.runtime / "k"
 
     @property
+    def kernel_connections(self) -> Path:
+        """Kernels' connection files: shown to the sandbox read-only, so it cannot swap one for a link
+        that the agent would then write through."""
+        return self.runtime / "kc"
+
+    @property
     def shells(self) -> Path:
         return self.root / "shells"
 
     def create(self) -> None:
         for path in (self.workspace, self.notebooks, self.logs, self.kernelspecs, self.runtime, self.kernel_runtime,
-                     self.shells):
+                     self.kernel_connections, self.shells):
             path.mkdir(parents=True, exist_ok=True)
         self.runtime.chmod(0o700)
 
@@ -207,6 +213,7 @@ class AgentState:
     async def _new_kernel(self) -> KernelSession:
         kernel_id = uuid.uuid4().hex[:10]
         kernel = KernelSession(kernel_id, kernelspec_dir=self.layout.kernelspecs, runtime_dir=self.layout.kernel_runtime,
+                               connection_dir=self.layout.kernel_connections,
                                cwd=self.layout.workspace, env=self.kernel_env,
                                log_path=self.layout.logs / f"kernel-{kernel_id}.log", processes=self.processes)
         kernel.memory_guard = self.memory_guard

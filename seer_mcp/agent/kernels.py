@@ -169,7 +169,8 @@ class KernelSession:
     """A kernel, the notebook its cells are saved in, and one cell at a time."""
 
     def __init__(self, kernel_id: str, *, kernelspec_dir: Path, runtime_dir: Path, cwd: Path,
-                 env: dict[str, str], log_path: Path, processes: Processes | None = None) -> None:
+                 env: dict[str, str], log_path: Path, processes: Processes | None = None,
+                 connection_dir: Path | None = None) -> None:
         self.kernel_id = kernel_id
         self.session_id = ""
         self.name = ""
@@ -186,7 +187,7 @@ class KernelSession:
             transport="ipc",
             ip=str(runtime_dir / f"k-{kernel_id}"),
         )
-        self.km.connection_file = str(runtime_dir / f"kernel-{kernel_id}.json")
+        self.km.connection_file = str((connection_dir or runtime_dir) / f"kernel-{kernel_id}.json")
         self._client: Any = None
         self._lock = asyncio.Lock()  # one cell at a time per kernel
         self._current: _CellRun | None = None

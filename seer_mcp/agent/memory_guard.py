@@ -135,5 +135,13 @@ def descendants(pid: int, skip_self: bool = False) -> list[psutil.Process]:
         return []
 
 
-def guard_name() -> str:
-    return f"seer-sandbox-{os.getpid()}"
+def guard_name(pid: int | None = None) -> str:
+    return f"seer-sandbox-{pid or os.getpid()}"
+
+
+def remove_guard_cgroup(agent_pid: int) -> None:
+    """Removes the (empty) memory cgroup of an agent that could not remove it itself."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for parent in _cgroup_dirs():
+            with contextlib.suppress(OSError):
+                (parent / guard_name(agent_pid)).rmdir()

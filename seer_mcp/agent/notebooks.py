@@ -12,6 +12,7 @@ or the new version.
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 
 import nbformat
 
+from seer_mcp.agent import beneath
 from seer_mcp.fileio import write_atomically
 from seer_mcp.wire import NotebookCell, NotebookPage
 
@@ -50,19 +52,43 @@ def _cell_json(cell: dict[str, Any]) -> str:
 
 
 class NotebookFile:
-    """The notebook of one kernel session, plus an optional mirror copy."""
+    """The notebook of one kernel session, plus an optional mirror copy.
 
-    def __init__(self, path: Path, mirror_path: Path | None = None) -> None:
+    With a `workspace` (the sandbox's, which `path` lies in), every read and
+    write of `path` is walked beneath it: the sandbox can write there, and must
+    not make the agent follow a link out of it.
+    """
+
+    def __init__(self, path: Path, mirror_path: Path | None = None, workspace: Path | None = None) -> None:
         self.path = path
         self.mirror_path = mirror_path
-        if path.exists():
-            nb = nbformat.read(path, as_version=4)
+        self.workspace = workspace
+        text = self._read()
+        if text is not None:
+            nb = nbformat.reads(text, as_version=4)
             self._metadata = dict(nb.metadata)
             self._cells = [_cell_json(cell) for cell in nb.cells]
         else:
             self._metadata = {"kernelspec": dict(KERNELSPEC), "language_info": {"name": "python"}}
             self._cells = []
             self.save()
+
+    def _read(self) -> str | None:
+        if self.workspace is None:
+            return self.path.read_text(encoding="utf-8") if self.path.exists() else None
+        try:
+            fd, _ = beneath.open_file(self.workspace, str(self.path.relative_to(self.workspace)))
+        except FileNotFoundError:
+            return None
+        with os.fdopen(fd, "rb") as f:
+            return f.read().decode("utf-8")
+
+    def remove(self) -> None:
+        """Deletes the file (the mirror copy stays); a missing one is no error."""
+        if self.workspace is None:
+            self.path.unlink(missing_ok=True)
+        else:
+            beneath.remove(self.workspace, str(self.path.relative_to(self.workspace)))
 
     @property
     def cell_count(self) -> int:
@@ -110,7 +136,11 @@ class NotebookFile:
 
     def save(self) -> None:
         copies = (self.mirror_path,) if self.mirror_path is not None else ()
-        write_atomically(self.path, self.serialize(), copies=copies)
+        if self.workspace is None:
+            write_atomically(self.path, self.serialize(), copies=copies)
+        else:
+            beneath.replace_file(self.workspace, str(self.path.relative_to(self.workspace)), self.serialize(),
+                                 durable=True, copies=copies)
 
     @staticmethod
     def _code_cell(source: str, execution_count: int | None,

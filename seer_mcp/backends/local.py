@@ -28,6 +28,7 @@ import psutil
 from seer_mcp.backends.base import Backend, ProgressFn, StartedSandbox, StartRequest, no_progress
 from seer_mcp.backends.local_extras import check_host_fits, clone_repos, secret_values
 from seer_mcp.backends.local_isolation import sandbox_env as isolated_env
+from seer_mcp.agent.memory_guard import remove_guard_cgroup
 from seer_mcp.backends.local_isolation import sandbox_plan
 from seer_mcp.isolation.mode import Isolation, choose
 from seer_mcp.isolation.plan import IsolationPlan, Mount
@@ -265,6 +266,8 @@ class LocalBackend(Backend):
                 proc.kill()
         if alive:
             await asyncio.to_thread(psutil.wait_procs, alive, _TERM_GRACE_S)
+        if handle.get("pid"):
+            await asyncio.to_thread(remove_guard_cgroup, handle["pid"])  # left behind if the agent was killed
         runtime = handle.get("runtime")
         if runtime and not runtime.startswith(handle.get("root", "\0")):
             shutil.rmtree(runtime, ignore_errors=True)

@@ -65,6 +65,8 @@ def sandbox_plan(*, bwrap: str, root: Path, runtime: Path, models: list[Resolved
         folder.mkdir(parents=True, exist_ok=True)
     mounts = system_mounts() + python_mounts() + gpu_mounts() + identity_files(runtime, home)
     mounts += [Mount(target=str(folder), kind="rw") for folder in writable]
+    (runtime / "kc").mkdir(exist_ok=True)
+    mounts.append(Mount(target=str(runtime / "kc")))  # connection files: the agent writes them, kernels read
     if (root / "models").is_dir():
         mounts.append(Mount(target=str(root / "models")))
     mounts += model_mounts([m for m in models if not m.spec.hidden])

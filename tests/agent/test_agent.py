@@ -42,7 +42,7 @@ async def test_the_agent_refuses_requests_without_its_token(client: Client) -> N
 async def test_kernels_use_ipc_transport(client: Client) -> None:
     await open_session(client)
     _, sock = await _agent(client)
-    connection_files = list((sock.parent / "k").glob("kernel-*.json"))  # the part a sandbox sees
+    connection_files = list((sock.parent / "kc").glob("kernel-*.json"))  # read-only to the sandbox
     assert connection_files
     for path in connection_files:
         info = json.loads(path.read_text())

@@ -135,7 +135,12 @@ async def test_the_host_other_sandboxes_and_the_hidden_models_source_are_not_the
     assert found == [f"{Path(workspace).parent}/models/model_0/config.json"]  # the opaque folder, and only it
     processes = await sh(client, "cat /proc/*/cmdline 2>/dev/null | tr '\\0' ' '; ps -eo pid,args", sid)
     assert "HIDDENORGANISM" not in processes and other["sandbox_id"] not in processes
-    assert "seer_mcp.agent " not in processes and "seer-mcp" not in processes  # no agent, no server in view
+    # Neither the agent, nor the server (this test's own process), nor anything else of the host is in view.
+    assert "seer_mcp.agent --root" not in processes and "-m pytest" not in processes and "bwrap" in processes
+    # The kernels' connection files, which the agent writes, are read-only inside: none can be swapped for a link.
+    swap = await sh(client, "for d in $(find / -path /proc -prune -o -type d -name kc -print); do "
+                            "ls $d/*.json >/dev/null && ln -sf /etc/passwd $d/new.json; done 2>&1", sid)
+    assert "Read-only file system" in swap
     # The control: the model itself is there, under its opaque folder.
     assert "config.json" in await sh(client, f"ls {workspace}/../models/model_0", mine["sandbox_id"])
 
