@@ -20,6 +20,10 @@ CellStatus = Literal["ok", "error", "timeout", "dead", "running"]
 
 # The phrase every dead-kernel report carries; tests and agents rely on it.
 KERNEL_DIED = "kernel died, state lost"
+# Folders of a sandbox's runtime dir that its kernels see (the backend mounts them, the agent fills them).
+KERNEL_SOCKETS_DIR = "k"  # the kernels' IPC sockets and the agent's socket for interface clients; read-write
+KERNEL_CONNECTIONS_DIR = "kc"  # kernels' connection files, which the agent writes; read-only inside
+INTERFACE_SOCKET = "interfaces.sock"  # in KERNEL_SOCKETS_DIR
 
 
 class ExecuteRequest(BaseModel):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Iterator
 
 import psutil
 import pytest
@@ -140,6 +141,24 @@ def start_http_server(env: dict[str, str], port: int, stderr_path: Path, cwd: Pa
                 proc.kill()
                 raise RuntimeError(f"the HTTP server did not come up:\n{stderr_path.read_text()}") from None
             time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def stdio_server_with_ui(env: dict[str, str], port: int, stderr_path: Path) -> Iterator[Any]:
+    """`seer-mcp serve --ui-port PORT` over stdio, stopped as a client stops it: by closing its stdin."""
+    import subprocess
+
+    with open(stderr_path, "w") as errlog:
+        proc = subprocess.Popen([PYTHON, "-m", "seer_mcp", "serve", "--ui-port", str(port)], env=env,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errlog)
+    try:
+        yield proc
+    finally:
+        proc.stdin.close()  # the MCP channel closes: the server stops
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def stop_http_server(proc: Any, grace: float = 30) -> None:

@@ -36,6 +36,8 @@ from seer_mcp.agent.processes import DirectProcesses, Processes
 from seer_mcp.agent.shell import run_command
 from seer_mcp.agent.shell_session import ShellSession
 from seer_mcp.wire import (
+    KERNEL_CONNECTIONS_DIR,
+    KERNEL_SOCKETS_DIR,
     AgentError,
     AgentHealth,
     CellResult,
@@ -88,14 +90,14 @@ class SandboxLayout:
 
     @property
     def kernel_runtime(self) -> Path:
-        """Kernels' sockets and connection files: the one part of the runtime dir a sandbox sees."""
-        return self.runtime / "k"
+        """Kernels' IPC sockets: with `kernel_connections`, the only part of the runtime dir a sandbox sees."""
+        return self.runtime / KERNEL_SOCKETS_DIR
 
     @property
     def kernel_connections(self) -> Path:
         """Kernels' connection files: shown to the sandbox read-only, so it cannot swap one for a link
         that the agent would then write through."""
-        return self.runtime / "kc"
+        return self.runtime / KERNEL_CONNECTIONS_DIR
 
     @property
     def shells(self) -> Path:

@@ -201,21 +201,26 @@ def open_file(root: Path, path: str) -> tuple[int, str]:
     where a directory should be), NotARegularFile or PathOutsideSandbox.
     """
     def step(here: int, name: str, where: str) -> tuple[int, str]:
-        st = _lstat(here, name)
-        _check_regular(st, path)
-        try:
-            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC, dir_fd=here)
-        except OSError as exc:
-            if exc.errno == errno.ELOOP:  # swapped for a link since the lstat
-                _link_met(here, name)
-            raise
-        try:
-            _check_regular(os.fstat(fd), path)
-        except BaseException:
-            os.close(fd)
-            raise
-        return fd, where
+        _check_regular(_lstat(here, name), path)
+        return _open_regular(here, name, os.O_RDONLY, path), where
     return _walk(root, path, step)
+
+
+def _open_regular(here: int, name: str, flags: int, path: str) -> int:
+    """`name` in directory `here`, opened with `flags` but never through a link, and only a regular file."""
+    flags |= os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+    try:
+        fd = os.open(name, flags, 0o666, dir_fd=here)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # a link, or swapped for one since it was looked at
+            _link_met(here, name)
+        raise
+    try:
+        _check_regular(os.fstat(fd), path)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _check_regular(st: os.stat_result, path: str) -> None:
@@ -305,19 +310,7 @@ def open_append(root: Path, path: str) -> int:
     def step(here: int, name: str, where: str) -> int:
         with contextlib.suppress(FileNotFoundError):
             _check_regular(_lstat(here, name), path)
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
-        try:
-            fd = os.open(name, flags, 0o666, dir_fd=here)
-        except OSError as exc:
-            if exc.errno == errno.ELOOP:
-                _link_met(here, name)
-            raise
-        try:
-            _check_regular(os.fstat(fd), path)
-        except BaseException:
-            os.close(fd)
-            raise
-        return fd
+        return _open_regular(here, name, os.O_WRONLY | os.O_APPEND | os.O_CREAT, path)
     return _walk(root, path, step, create_dirs=True)
 
 

@@ -433,16 +433,17 @@ class KernelSession:
         if pid is None:
             return
         if self.processes is not None and self.processes.isolated:  # a pid of the sandbox's, not ours
-            self._watcher = asyncio.get_running_loop().create_task(self._wait_in_thread())
+            self._watcher = asyncio.get_running_loop().create_task(self._wait_for_exit())
             return
         try:
             self._pidfd = os.pidfd_open(pid)
         except (OSError, AttributeError):
-            asyncio.get_running_loop().create_task(self._wait_in_thread())
+            asyncio.get_running_loop().create_task(self._wait_for_exit())
             return
         asyncio.get_running_loop().add_reader(self._pidfd, self._on_kernel_exit)
 
-    async def _wait_in_thread(self) -> None:
+    async def _wait_for_exit(self) -> None:
+        """Where no pidfd can watch the kernel: the launcher's exit report, or a thread blocked in wait()."""
         process = getattr(self.km.provisioner, "process", None)
         if process is None:
             return

@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from collections.abc import Sequence
 from typing import IO, Any, Literal, Protocol
 
 from seer_mcp.isolation.plan import IsolationPlan
@@ -203,7 +204,7 @@ class Launcher:
         self._pending.clear()
         self._children.clear()
 
-    def _send(self, message: dict[str, Any], fds: list[int] = ()) -> None:  # type: ignore[assignment]
+    def _send(self, message: dict[str, Any], fds: Sequence[int] = ()) -> None:
         if self.gone:
             raise LauncherGone("the sandbox's launcher has exited: terminate this sandbox and create a new one")
         socket.send_fds(self._sock, [json.dumps(message).encode()], list(fds))

@@ -20,21 +20,22 @@ import signal
 import socket
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import psutil
 
 from seer_mcp.backends.base import Backend, ProgressFn, StartedSandbox, StartRequest, no_progress
-from seer_mcp.backends.local_extras import check_host_fits, clone_repos, secret_values
-from seer_mcp.backends.local_isolation import sandbox_env as isolated_env
 from seer_mcp.agent.memory_guard import remove_guard_cgroup
-from seer_mcp.backends.local_isolation import sandbox_plan
+from seer_mcp.backends.local_extras import check_host_fits, clone_repos, secret_values
+from seer_mcp.backends.local_isolation import base_env, sandbox_plan
 from seer_mcp.isolation.mode import Isolation, choose
 from seer_mcp.isolation.plan import IsolationPlan, Mount
 from seer_mcp.errors import InvalidRequest, SandboxStartError
 from seer_mcp.models import ModelCache, ResolvedModel, build_hidden_copy
 from seer_mcp.settings import Settings
+from seer_mcp.wire import INTERFACE_SOCKET, KERNEL_SOCKETS_DIR
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +61,9 @@ def missing_requirements(requirements: list[str]) -> list[str]:
     return missing
 
 
-def sandbox_env(request: StartRequest, site_dir: Path, passthrough: list[str] = ()) -> dict[str, str]:  # type: ignore[assignment]
+def sandbox_env(request: StartRequest, site_dir: Path, passthrough: Sequence[str] = ()) -> dict[str, str]:
     """The environment of the agent, its kernels and its commands: an allowlist, then the spec's `env`."""
-    env = isolated_env(site_dir.parent, site_dir, list(passthrough))
+    env = base_env(site_dir.parent, site_dir, list(passthrough))
     env["SEER_SANDBOX_ID"] = request.sandbox_id  # finds strays of an unisolated sandbox at terminate
     env.update(request.spec.env)
     return env
@@ -211,7 +212,7 @@ class LocalBackend(Backend):
         isolation = []
         if plan is not None:
             (runtime / "isolation.json").write_text(plan.model_dump_json(indent=1))
-            handle["interface_socket"] = str(runtime / "k" / "interfaces.sock")
+            handle["interface_socket"] = str(runtime / KERNEL_SOCKETS_DIR / INTERFACE_SOCKET)
             isolation = ["--isolation", str(runtime / "isolation.json"), "--interface-socket",
                          handle["interface_socket"]]
         token_read, token_write = os.pipe()  # the token is in no process's environment or command line
@@ -293,7 +294,7 @@ class LocalBackend(Backend):
         return agent is not None and Path(handle.get("socket", "")).exists()
 
 
-def _setup_wrapper(plan: IsolationPlan | None, extra_ro: list[str] = ()) -> list[str]:  # type: ignore[assignment]
+def _setup_wrapper(plan: IsolationPlan | None, extra_ro: Sequence[str] = ()) -> list[str]:
     """The command prefix that runs a set-up step (pip, git, a repo's install) inside the sandbox's view,
     with the network on whatever the sandbox's own setting: it fetches what the spec asks for."""
     if plan is None:

@@ -11,6 +11,7 @@ import asyncio
 import os
 import shutil
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from seer_mcp.errors import InvalidRequest, SandboxStartError
@@ -62,7 +63,7 @@ def secret_values(names: list[str]) -> dict[str, str]:
 
 
 async def clone_repos(repos: list[RepoSpec], workspace: Path, env: dict[str, str], log: Path,
-                      wrapper: list[str] = ()) -> None:  # type: ignore[assignment]
+                      wrapper: Sequence[str] = ()) -> None:
     """Clones each repo into the workspace and runs its install command there (inside `wrapper`)."""
     for repo in repos:
         target = workspace / repo.folder

@@ -19,12 +19,13 @@ from seer_mcp.isolation.host import gpu_mounts, python_mounts, system_mounts
 from seer_mcp.isolation.mode import user_namespace_needed
 from seer_mcp.isolation.plan import IsolationPlan, Mount, without_covered
 from seer_mcp.models import ResolvedModel
+from seer_mcp.wire import KERNEL_CONNECTIONS_DIR, KERNEL_SOCKETS_DIR
 
 TOOLKIT_PARENT = Path(__file__).resolve().parents[2]  # makes `import toolkit` work in kernels
 _MODEL_FILES = ("config.json", "adapter_config.json", "model_index.json")
 
 
-def sandbox_env(root: Path, site_dir: Path, passthrough: list[str]) -> dict[str, str]:
+def base_env(root: Path, site_dir: Path, passthrough: list[str]) -> dict[str, str]:
     """The environment of the agent, its kernels and its commands, before the spec's `env` and secrets."""
     return minimal_environment(home=str(root / "home"), python_bin=str(Path(sys.executable).parent),
                                python_path=[str(site_dir), str(TOOLKIT_PARENT)],
@@ -57,19 +58,18 @@ def identity_files(runtime: Path, home: Path) -> list[Mount]:
             Mount(target="/etc/group", source=str(runtime / "group"))]
 
 
-def sandbox_plan(*, bwrap: str, root: Path, runtime: Path, models: list[ResolvedModel], network: bool,
-                 extra_ro: list[str] = ()) -> IsolationPlan:  # type: ignore[assignment]
+def sandbox_plan(*, bwrap: str, root: Path, runtime: Path, models: list[ResolvedModel],
+                 network: bool) -> IsolationPlan:
     home = root / "home"
-    writable = [root / "workspace", root / "site-packages", home, root / "shells", runtime / "k"]
+    writable = [root / "workspace", root / "site-packages", home, root / "shells", runtime / KERNEL_SOCKETS_DIR]
     for folder in writable:
         folder.mkdir(parents=True, exist_ok=True)
     mounts = system_mounts() + python_mounts() + gpu_mounts() + identity_files(runtime, home)
     mounts += [Mount(target=str(folder), kind="rw") for folder in writable]
-    (runtime / "kc").mkdir(exist_ok=True)
-    mounts.append(Mount(target=str(runtime / "kc")))  # connection files: the agent writes them, kernels read
+    (runtime / KERNEL_CONNECTIONS_DIR).mkdir(exist_ok=True)
+    mounts.append(Mount(target=str(runtime / KERNEL_CONNECTIONS_DIR)))  # the agent writes them, kernels read
     if (root / "models").is_dir():
         mounts.append(Mount(target=str(root / "models")))
     mounts += model_mounts([m for m in models if not m.spec.hidden])
-    mounts += [Mount(target=path) for path in extra_ro if os.path.exists(path)]
     return IsolationPlan(bwrap=bwrap, mounts=without_covered(mounts), network=network,
                          user_namespace=user_namespace_needed(), workdir=str(root / "workspace"))

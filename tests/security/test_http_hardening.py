@@ -8,7 +8,6 @@ in-memory client.
 from __future__ import annotations
 
 import os
-import subprocess
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,7 +30,8 @@ from seer_mcp.limits import (
     MAX_SANDBOX_LIFETIME_S,
 )
 from seer_mcp.settings import Settings
-from tests.conftest import PYTHON, free_port, server_env, start_http_server, stop_http_server, text_of
+from tests.conftest import (free_port, server_env, start_http_server, stdio_server_with_ui, stop_http_server,
+                            text_of)
 from tests.ui.harness import wait_for
 
 INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
@@ -180,21 +180,11 @@ def test_the_web_ui_beside_a_stdio_server_checks_host_and_origin_too(tmp_path: P
     settings = Settings(state_dir=tmp_path / "state", outputs_dir=tmp_path / "outputs", _env_file=None)
     port = free_port()
     env = {**server_env(settings), "SEER_HTTP_TOKEN": "stdio-ui-token"}
-    errlog = tmp_path / "server.err"
-    with open(errlog, "w") as err:
-        proc = subprocess.Popen([PYTHON, "-m", "seer_mcp", "serve", "--ui-port", str(port)], env=env,
-                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err)
-    try:
+    with stdio_server_with_ui(env, port, tmp_path / "server.err"):
         url, auth = f"http://127.0.0.1:{port}/ui/api/sandboxes", {"Authorization": "Bearer stdio-ui-token"}
         wait_for(lambda: httpx.get(url, headers=auth).status_code == 200, 60, interval=0.1, what="the UI to listen")
         _refusal(httpx.get(url, headers={**auth, "Host": f"rebind.example:{port}"}), 421, "invalid_host")
         _refusal(httpx.get(url, headers={**auth, "Origin": "http://evil.example"}), 403, "invalid_origin")
-    finally:
-        proc.stdin.close()  # type: ignore[union-attr]  # the MCP channel closes: the server stops
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 # ----- a bearer token that is not ASCII ---------------------------------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 from pathlib import Path
 from typing import Iterator
 
@@ -14,7 +13,7 @@ import pytest
 from seer_mcp.events import EventBus
 from seer_mcp.settings import Settings
 from seer_mcp.ui import api
-from tests.conftest import PYTHON, server_env
+from tests.conftest import server_env, stdio_server_with_ui
 from tests.ui.harness import ServerThread, free_port, wait_for
 
 # ----- the event bus ------------------------------------------------------------
@@ -130,10 +129,7 @@ def test_serve_over_stdio_with_ui_port_serves_the_page_beside_it(settings: Setti
     port = free_port()
     env = {**server_env(settings), "SEER_HTTP_TOKEN": "stdio-ui-token"}
     errlog = tmp_path / "server.err"
-    with open(errlog, "w") as err:
-        proc = subprocess.Popen([PYTHON, "-m", "seer_mcp", "serve", "--ui-port", str(port)], env=env,
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
-    try:
+    with stdio_server_with_ui(env, port, errlog) as proc:
         link = f"http://127.0.0.1:{port}/ui/login?token=stdio-ui-token"
         wait_for(lambda: f"web UI: {link}" in errlog.read_text(), 30, interval=0.1, what="the login link on stderr")
 
@@ -142,10 +138,4 @@ def test_serve_over_stdio_with_ui_port_serves_the_page_beside_it(settings: Setti
             # The login link logs in; the UI answers from the stdio server's own manager.
             assert client.get(f"http://127.0.0.1:{port}/ui/api/sandboxes").json() == {"sandboxes": []}
             assert client.get(f"http://127.0.0.1:{port}/").headers["location"] == "/ui/"
-    finally:
-        proc.stdin.close()  # type: ignore[union-attr]  # the MCP channel closes: the server stops
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
     assert proc.stdout.read() == b""  # type: ignore[union-attr]  # the link went to stderr, not the MCP channel
