@@ -25,7 +25,7 @@ from pathlib import Path
 
 from fastmcp import Client
 
-from seer_mcp.server import build_server
+from seer_mcp.server.app import build_server
 from seer_mcp.settings import Settings
 
 

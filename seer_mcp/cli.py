@@ -29,7 +29,7 @@ def _configure_logging(level: str) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from seer_mcp.server import build_server
+    from seer_mcp.server.app import build_server
 
     overrides: dict[str, Any] = {}
     if args.host:
@@ -39,7 +39,7 @@ def _serve(args: argparse.Namespace) -> int:
     settings = Settings(**overrides)
     experiment = None
     if args.experiment:
-        from seer_mcp.config import ExperimentConfig
+        from seer_mcp.experiments.config import ExperimentConfig
         from seer_mcp.errors import InvalidRequest
 
         try:
@@ -47,7 +47,7 @@ def _serve(args: argparse.Namespace) -> int:
         except InvalidRequest as exc:
             print(f"seer-mcp: {exc}", file=sys.stderr)
             return 2
-    from seer_mcp.http_auth import BearerRequired, SingleTokenVerifier, http_token
+    from seer_mcp.server.auth import BearerRequired, SingleTokenVerifier, http_token
     from seer_mcp.ui.app import login_url
 
     if not args.http:
@@ -56,7 +56,7 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"web UI: {login_url('127.0.0.1', args.ui_port, ui_token)}", file=sys.stderr, flush=True)
         server = build_server(settings, experiment=experiment, ui_token=ui_token, ui_port=args.ui_port)
         if os.name == "posix":
-            from seer_mcp.stdio_stop import relay_stdin, stop_on_signals
+            from seer_mcp.server.stdio_stop import relay_stdin, stop_on_signals
 
             stop_on_signals(relay_stdin())
         asyncio.run(server.run_stdio_async(show_banner=False))
@@ -71,7 +71,7 @@ def _serve(args: argparse.Namespace) -> int:
           f"web UI: {login_url(settings.http_host, settings.http_port, token)}", file=sys.stderr, flush=True)
     from starlette.middleware import Middleware
 
-    from seer_mcp.http_origin import HostOriginGuard
+    from seer_mcp.server.origin import HostOriginGuard
 
     where = "SEER_HTTP_TOKEN" if settings.http_token else f"stored in {settings.token_path}"
     hint = Middleware(BearerRequired, token=token, token_hint=f" (it is {where})")
@@ -82,7 +82,7 @@ def _serve(args: argparse.Namespace) -> int:
     # default action, that kills the process before the server's lifespan closes the manager (so sandboxes
     # the setting says to terminate would be left running); as SystemExit it unwinds through it instead.
     signal.signal(signal.SIGTERM, _exit_for_signal)
-    # fastmcp's own Host/Origin guard stays off: HostOriginGuard is the one check (see seer_mcp.http_origin).
+    # fastmcp's own Host/Origin guard stays off: HostOriginGuard is the one check (see seer_mcp.server.origin).
     asyncio.run(server.run_http_async(show_banner=False, host=settings.http_host, port=settings.http_port,
                                       middleware=[guard, hint], host_origin_protection=False))
     return 0
@@ -94,7 +94,7 @@ def _exit_for_signal(signum: int, frame: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from seer_mcp import experiment_run
+    from seer_mcp.experiments import run as experiment_run
     from seer_mcp.errors import InvalidRequest
 
     try:
@@ -114,7 +114,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _ls(args: argparse.Namespace) -> int:
-    from seer_mcp.state import StateStore
+    from seer_mcp.manager.state import StateStore
 
     settings = Settings()
     if not settings.database_path.exists():
@@ -151,7 +151,7 @@ def _duration(seconds: float) -> str:
 
 def _stop(args: argparse.Namespace) -> int:
     from seer_mcp.errors import SeerError
-    from seer_mcp.manager import SandboxManager
+    from seer_mcp.manager.facade import SandboxManager
 
     if not args.sandbox_ids and not args.all:
         print("name sandbox ids to stop, or --all", file=sys.stderr)
@@ -204,7 +204,7 @@ def _client_config(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from seer_mcp.demo import main as demo_main
+    from seer_mcp.experiments.demo import main as demo_main
 
     return demo_main()
 

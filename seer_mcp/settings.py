@@ -107,7 +107,7 @@ class Settings(BaseSettings):
     @field_validator("http_allowed_hosts", mode="after")
     @classmethod
     def _host_names(cls, value: list[str]) -> list[str]:
-        from seer_mcp.http_origin import parse_host
+        from seer_mcp.server.origin import parse_host
 
         bad = [entry for entry in value if entry != "*" and parse_host(entry) is None]
         if bad:

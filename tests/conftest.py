@@ -13,7 +13,7 @@ import psutil
 import pytest
 from fastmcp import Client
 
-from seer_mcp.server import build_server
+from seer_mcp.server.app import build_server
 from seer_mcp.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from fastmcp import Client
 
-from seer_mcp.server import build_server
+from seer_mcp.server.app import build_server
 from seer_mcp.settings import Settings
 from tests.conftest import PYTHON, REPO, open_session, sandbox_processes, server_env
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from seer_mcp.config import (
+from seer_mcp.experiments.config import (
     INTERFACE_TOOLS,
     KNOWN_TOOLS,
     TOOL_GROUPS,

@@ -11,8 +11,8 @@ from fastmcp import Client
 from peft import LoraConfig, get_peft_model
 
 from seer_mcp.backends.local import missing_requirements
-from seer_mcp.config import TOOL_GROUPS, ExperimentConfig
-from seer_mcp.server import build_server
+from seer_mcp.experiments.config import TOOL_GROUPS, ExperimentConfig
+from seer_mcp.server.app import build_server
 from seer_mcp.settings import Settings
 from seer_mcp.spec import ModelSpec
 from tests.conftest import PYTHON, REPO, fields_of, output_of, server_env

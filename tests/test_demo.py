@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from seer_mcp.demo import cells
+from seer_mcp.experiments.demo import cells
 from tests.conftest import PYTHON, REPO
 
 pytestmark = pytest.mark.slow

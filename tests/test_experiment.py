@@ -12,8 +12,8 @@ from fastmcp import Client
 from fastmcp.client.transports import StdioTransport
 from fastmcp.exceptions import ToolError
 
-from seer_mcp.config import ExperimentConfig
-from seer_mcp.server import build_server
+from seer_mcp.experiments.config import ExperimentConfig
+from seer_mcp.server.app import build_server
 from seer_mcp.settings import Settings
 from tests.conftest import PYTHON, REPO, fields_of, output_of, sandbox_processes, server_env, status_of, text_of
 from tests.toolkit.conftest import build_tokenizer, tiny_llama

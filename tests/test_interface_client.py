@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from seer_mcp.interface_client import client_source
+from seer_mcp.manager.interface_client import client_source
 from seer_mcp.wire import InterfaceFunction, InterfaceParameter
 
 TOKEN = "token-for-probe"

@@ -170,7 +170,7 @@ async def test_http_with_the_token_runs_cells(http_server: tuple[str, str], mode
 
 
 def test_the_generated_http_token_is_stored_privately(settings: Settings) -> None:
-    from seer_mcp.http_auth import http_token
+    from seer_mcp.server.auth import http_token
 
     token = http_token(settings)
     assert http_token(settings) == token

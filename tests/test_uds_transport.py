@@ -9,7 +9,7 @@ from typing import Awaitable, Callable
 import httpx
 import pytest
 
-from seer_mcp.uds_transport import UnixSocketTransport
+from seer_mcp.manager.transport import UnixSocketTransport
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, int], Awaitable[None]]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from fastmcp import Client
 
-from seer_mcp.server import build_server
+from seer_mcp.server.app import build_server
 from seer_mcp.settings import Settings
 from tests.conftest import fields_of, notebook_cells, output_of, text_of
 from tests.test_models import model_dirs  # noqa: F401 - a fixture

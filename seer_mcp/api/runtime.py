@@ -3,7 +3,7 @@
 A script calls `Sandbox(config).start()` plainly, from plain code or from
 inside `async def main()`; either way the work runs on this runtime's loop in
 a background thread, the same `SandboxManager` the MCP tools drive. Sessions
-get their MCP servers here too: each is a bound server (see `seer_mcp.scope`)
+get their MCP servers here too: each is a bound server (see `seer_mcp.manager.scope`)
 on a localhost port of its own, behind its own bearer token.
 
 Everything the runtime started is terminated by `close()`, which runs at
@@ -28,10 +28,10 @@ from typing import Any, TypeVar
 import uvicorn
 from starlette.middleware import Middleware
 
-from seer_mcp.http_auth import SingleTokenVerifier
-from seer_mcp.http_origin import HostOriginGuard
-from seer_mcp.manager import SandboxManager
-from seer_mcp.scope import Scope
+from seer_mcp.server.auth import SingleTokenVerifier
+from seer_mcp.server.origin import HostOriginGuard
+from seer_mcp.manager.facade import SandboxManager
+from seer_mcp.manager.scope import Scope
 from seer_mcp.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ class Runtime:
         manager = SandboxManager(self.settings)
         await manager.start()
         # The bound servers' own tools: no interface may shadow them.
-        from seer_mcp.config import KNOWN_TOOLS
+        from seer_mcp.experiments.config import KNOWN_TOOLS
 
         manager.interfaces.reserved_tool_names = set(KNOWN_TOOLS)
         return manager
@@ -106,7 +106,7 @@ class Runtime:
 
     async def serve(self, scope: Scope, allowed: set[str], instructions: str) -> ServedSession:
         """Starts a bound MCP server for `scope` on a free localhost port."""
-        from seer_mcp.server import build_bound_server
+        from seer_mcp.server.app import build_bound_server
 
         token = secrets.token_urlsafe(32)
         mcp = build_bound_server(self.manager, scope, allowed, instructions, auth=SingleTokenVerifier(token))

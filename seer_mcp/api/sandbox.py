@@ -17,7 +17,7 @@ from seer_mcp.api.config import SandboxConfig, workspace_relative
 from seer_mcp.api.runtime import Runtime, default_runtime
 from seer_mcp.api.workspace import Library
 from seer_mcp.errors import SeerError
-from seer_mcp.scope import Scope
+from seer_mcp.manager.scope import Scope
 from seer_mcp.spec import SandboxSpec
 
 __all__ = ["ModelHandle", "RepoHandle", "Sandbox", "ScopedSandbox", "Snapshot"]
@@ -249,7 +249,7 @@ class ScopedSandbox(Sandbox):
         if expose_as == "library":
             client_path = Path(served["client_paths"][0])
             return Library.from_code(name, client_path.read_text())
-        from seer_mcp.config import INTERFACE_TOOLS
+        from seer_mcp.experiments.config import INTERFACE_TOOLS
 
         instructions = (f"Tools of the interface {name!r}:\n" + "\n".join(
             f"- {f['tool']}: {f['signature']}" + (f" -- {f['doc']}" if f["doc"] else "")

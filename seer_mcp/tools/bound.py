@@ -18,7 +18,7 @@ from fastmcp.exceptions import ResourceError
 from fastmcp.resources.template import expand_uri_template
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 
-from seer_mcp.scope import Scope
+from seer_mcp.manager.scope import Scope
 
 
 async def bind_resources(mcp: FastMCP, scope: Scope) -> None:

@@ -12,7 +12,7 @@ from pydantic import Field
 
 from seer_mcp.errors import InvalidRequest
 from seer_mcp.limits import MAX_CELL_TIMEOUT_S, seconds_limit
-from seer_mcp.state import SessionRecord
+from seer_mcp.manager.state import SessionRecord
 from seer_mcp.tools.common import manager_of, model_errors, progress_of
 from seer_mcp.tools.results import output_result, status_line
 from seer_mcp.tools.shaping import OutputBudget, shape_outputs

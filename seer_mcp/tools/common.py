@@ -11,7 +11,7 @@ from fastmcp.exceptions import ToolError
 
 from seer_mcp.backends.base import ProgressFn
 from seer_mcp.errors import SeerError
-from seer_mcp.manager import SandboxManager
+from seer_mcp.manager.facade import SandboxManager
 from seer_mcp.settings import Settings
 
 log = logging.getLogger(__name__)

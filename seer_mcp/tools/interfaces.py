@@ -20,11 +20,11 @@ from fastmcp.server.dependencies import get_context
 from fastmcp.tools.base import Tool, ToolResult
 from pydantic import Field
 
-from seer_mcp.config import INTERFACE_TOOLS
+from seer_mcp.experiments.config import INTERFACE_TOOLS
 from seer_mcp.errors import SeerError
 from seer_mcp.limits import MAX_INTERFACE_CALL_TIMEOUT_S, seconds_limit
-from seer_mcp.manager import SandboxManager
-from seer_mcp.served_interfaces import tool_name
+from seer_mcp.manager.facade import SandboxManager
+from seer_mcp.manager.interfaces import tool_name
 from seer_mcp.tools.common import manager_of, model_errors
 from seer_mcp.tools.results import output_result, status_line
 from seer_mcp.tools.subscriptions import announce_tools_changed

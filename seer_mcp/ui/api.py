@@ -19,7 +19,7 @@ from starlette.types import Receive, Scope, Send
 from seer_mcp.errors import NotFound
 
 if TYPE_CHECKING:
-    from seer_mcp.manager import SandboxManager
+    from seer_mcp.manager.facade import SandboxManager
 
 # A comment line this often keeps proxies from closing a quiet stream, and lets a
 # stream whose reader left find out and end.

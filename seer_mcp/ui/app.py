@@ -24,14 +24,14 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Redire
 from starlette.routing import Route
 
 from seer_mcp.errors import InvalidRequest, NotFound, SeerError
-from seer_mcp.http_origin import HostOriginGuard
+from seer_mcp.server.origin import HostOriginGuard
 from seer_mcp.ui import api, downloads
 from seer_mcp.ui.auth import COOKIE, UiAuth
 
 if TYPE_CHECKING:
     from fastmcp import FastMCP
 
-    from seer_mcp.manager import SandboxManager
+    from seer_mcp.manager.facade import SandboxManager
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ class WebUI:
                       allowed_hosts: Sequence[str] = ()) -> AsyncIterator[None]:
         """Runs the UI on its own port in this event loop, e.g. beside a stdio server, while the block runs.
 
-        Requests pass the same Host and Origin checks as `serve --http` (`seer_mcp.http_origin`).
+        Requests pass the same Host and Origin checks as `serve --http` (`seer_mcp.server.origin`).
         A port that cannot be bound is logged and the block runs without the UI: the MCP
         channel matters more than the page.
         """

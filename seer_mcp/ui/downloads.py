@@ -21,8 +21,8 @@ from starlette.responses import Response
 from seer_mcp.errors import NotFound
 
 if TYPE_CHECKING:
-    from seer_mcp.manager import SandboxManager
-    from seer_mcp.state import SessionRecord
+    from seer_mcp.manager.facade import SandboxManager
+    from seer_mcp.manager.state import SessionRecord
 
 # Transcripts past this size are not searched for the session id (they are still offered by date).
 _SCAN_LIMIT_BYTES = 64 * 1024 * 1024

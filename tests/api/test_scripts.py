@@ -29,7 +29,7 @@ from seer_mcp import (
     create_notebook_session,
 )
 from seer_mcp.api import Runtime
-from seer_mcp.state import StateStore
+from seer_mcp.manager.state import StateStore
 from tests.conftest import PYTHON, fields_of, output_of, sandbox_processes, status_of
 from tests.toolkit.conftest import build_tokenizer, tiny_llama
 

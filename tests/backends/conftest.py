@@ -18,7 +18,7 @@ import pytest
 from fastmcp import Client
 
 from seer_mcp.backends import available_backends
-from seer_mcp.server import build_server
+from seer_mcp.server.app import build_server
 from seer_mcp.settings import Settings
 from tests import fake_modal
 

@@ -23,7 +23,7 @@ from fastmcp import Client
 from fastmcp.exceptions import ToolError
 
 import seer_mcp.backends.modal_backend as modal_backend
-from seer_mcp.server import build_server
+from seer_mcp.server.app import build_server
 from seer_mcp.settings import Settings
 from tests import fake_modal
 from tests.conftest import output_of

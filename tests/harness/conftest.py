@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import uvicorn
 
-from seer_mcp.server import build_server
+from seer_mcp.server.app import build_server
 from seer_mcp.settings import Settings
 from tests.fake_http import FakeHandler, serving, without_proxies
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from seer_mcp.state import StateStore
+from seer_mcp.manager.state import StateStore
 from tests.conftest import PYTHON, REPO
 from tests.harness.conftest import Delayed, FakeMessagesAPI, message, text, tool_use
 

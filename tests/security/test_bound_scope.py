@@ -21,10 +21,10 @@ from mcp.shared.exceptions import MCPError
 from seer_mcp import Sandbox, SandboxConfig, ScopedSandbox, create_notebook_session
 from seer_mcp.api import Runtime, set_default_runtime
 from seer_mcp.api.sessions import NotebookSession
-from seer_mcp.config import INTERFACE_TOOLS, KNOWN_TOOLS, TOOL_GROUPS
+from seer_mcp.experiments.config import INTERFACE_TOOLS, KNOWN_TOOLS, TOOL_GROUPS
 from seer_mcp.errors import InvalidRequest, NotFound
-from seer_mcp.manager import SandboxManager
-from seer_mcp.scope import (
+from seer_mcp.manager.facade import SandboxManager
+from seer_mcp.manager.scope import (
     ABSENT,
     HELD_TO_SCOPE,
     INTERFACES_ABSENT,
@@ -34,8 +34,8 @@ from seer_mcp.scope import (
     BoundManager,
     Scope,
 )
-from seer_mcp.served_interfaces import ServedInterfaces
-from seer_mcp.server import build_bound_server
+from seer_mcp.manager.interfaces import ServedInterfaces
+from seer_mcp.server.app import build_bound_server
 from seer_mcp.settings import Settings
 from tests.api.conftest import make_runtime
 from tests.conftest import fields_of, text_of

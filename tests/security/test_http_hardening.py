@@ -21,8 +21,8 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from seer_mcp.config import ConfigError, ExperimentConfig
-from seer_mcp.http_origin import HostOriginGuard
+from seer_mcp.experiments.config import ConfigError, ExperimentConfig
+from seer_mcp.server.origin import HostOriginGuard
 from seer_mcp.limits import (
     MAX_CELL_TIMEOUT_S,
     MAX_EXEC_TIMEOUT_S,

@@ -29,7 +29,7 @@ from fastmcp import Client
 from seer_mcp.isolation.host import system_mounts
 from seer_mcp.isolation.mode import probe
 from seer_mcp.isolation.plan import IsolationPlan, Mount
-from seer_mcp.server import build_server
+from seer_mcp.server.app import build_server
 from seer_mcp.settings import Settings
 from tests.conftest import output_of, status_of, text_of
 from tests.toolkit.conftest import build_tokenizer, tiny_llama

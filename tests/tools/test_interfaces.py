@@ -15,7 +15,7 @@ import pytest
 from fastmcp import Client
 from fastmcp.exceptions import ToolError
 
-from seer_mcp.server import build_server
+from seer_mcp.server.app import build_server
 from seer_mcp.settings import Settings
 from tests.conftest import REPO, fields_of, open_session, output_of, status_of, text_of
 from tests.toolkit.conftest import build_tokenizer, tiny_llama

@@ -11,7 +11,7 @@ import psutil
 import pytest
 from fastmcp import Client
 
-from seer_mcp.server import build_server
+from seer_mcp.server.app import build_server
 from seer_mcp.settings import Settings
 from tests.conftest import open_session, output_of, sandbox_processes, text_of
 

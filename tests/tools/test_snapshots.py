@@ -6,7 +6,7 @@ import pytest
 from fastmcp import Client
 from fastmcp.exceptions import ToolError
 
-from seer_mcp.server import build_server
+from seer_mcp.server.app import build_server
 from seer_mcp.settings import Settings
 from tests.conftest import open_session, output_of
 

@@ -21,8 +21,8 @@ import uvicorn
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
 
-from seer_mcp.http_auth import SingleTokenVerifier
-from seer_mcp.server import build_server
+from seer_mcp.server.auth import SingleTokenVerifier
+from seer_mcp.server.app import build_server
 from seer_mcp.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]

@@ -10,7 +10,7 @@ from typing import Iterator
 import httpx
 import pytest
 
-from seer_mcp.events import EventBus
+from seer_mcp.manager.events import EventBus
 from seer_mcp.settings import Settings
 from seer_mcp.ui import api
 from tests.conftest import server_env, stdio_server_with_ui

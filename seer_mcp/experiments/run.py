@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any, Iterator, TextIO
 
-from seer_mcp.config import ExperimentConfig
+from seer_mcp.experiments.config import ExperimentConfig
 
 
 def server_entry(config_path: Path) -> dict[str, Any]:

@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from seer_mcp.errors import InvalidRequest, NotFound
 
 if TYPE_CHECKING:
-    from seer_mcp.manager import LiveSandbox, SandboxManager
-    from seer_mcp.served_interfaces import ServedInterfaces
+    from seer_mcp.manager.facade import LiveSandbox, SandboxManager
+    from seer_mcp.manager.interfaces import ServedInterfaces
     from seer_mcp.settings import Settings
-    from seer_mcp.state import InterfaceRecord, SessionRecord
+    from seer_mcp.manager.state import InterfaceRecord, SessionRecord
 
 # Every public attribute of `SandboxManager`, in exactly one of these.
 HELD_TO_SCOPE = frozenset({

@@ -22,7 +22,7 @@ from seer_mcp.errors import (
     PathOutsideSandbox,
     SandboxUnavailable,
 )
-from seer_mcp.uds_transport import UnixSocketTransport
+from seer_mcp.manager.transport import UnixSocketTransport
 from seer_mcp.wire import (
     AgentHealth,
     CellProgress,

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 from seer_mcp.backends.base import ProgressFn, no_progress
 from seer_mcp.errors import InvalidRequest, NotFound, SeerError
 from seer_mcp.spec import SandboxSpec
-from seer_mcp.state import SnapshotRecord
+from seer_mcp.manager.state import SnapshotRecord
 from seer_mcp.workspace import PreparedWorkspace
 
 if TYPE_CHECKING:
-    from seer_mcp.manager import SandboxManager
+    from seer_mcp.manager.facade import SandboxManager
 
 # A replayed cell gets this long; the server's cell timeout applies when it is longer.
 _REPLAY_CELL_TIMEOUT_S = 600.0

@@ -18,18 +18,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, AsyncIterator
 
-from seer_mcp.agent_client import ProgressHandler, SandboxAgentClient
+from seer_mcp.manager.agent_client import ProgressHandler, SandboxAgentClient
 from seer_mcp.backends import load_backend
 from seer_mcp.backends.base import Backend, ProgressFn, StartRequest, no_progress
 from seer_mcp.errors import InvalidRequest, NotFound, SandboxUnavailable, SeerError
-from seer_mcp.events import CellWatch, EventBus
+from seer_mcp.manager.events import CellWatch, EventBus
 from seer_mcp.fileio import write_atomically
 from seer_mcp.models import ResolvedModel, model_info_code, model_info_text, preload_code
-from seer_mcp.served_interfaces import ServedInterfaces
+from seer_mcp.manager.interfaces import ServedInterfaces
 from seer_mcp.settings import Settings
-from seer_mcp.snapshots import Snapshots
+from seer_mcp.manager.snapshots import Snapshots
 from seer_mcp.spec import SandboxSpec
-from seer_mcp.state import FAILED, RUNNING, TERMINATED, SandboxRecord, SessionRecord, StateStore
+from seer_mcp.manager.state import FAILED, RUNNING, TERMINATED, SandboxRecord, SessionRecord, StateStore
 from seer_mcp.wire import CellResult, ExecResult, FileContent, FileEntry, FileList, NotebookPage, StartSessionRequest
 from seer_mcp.workspace import PreparedWorkspace, WorkspaceSpec, prepare_workspace
 

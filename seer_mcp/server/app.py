@@ -8,10 +8,10 @@ from typing import Any, AsyncIterator
 from fastmcp import FastMCP
 
 from seer_mcp import __version__
-from seer_mcp.config import ExperimentConfig
-from seer_mcp.experiment import provision
-from seer_mcp.manager import SandboxManager
-from seer_mcp.scope import BoundManager, Scope
+from seer_mcp.experiments.config import ExperimentConfig
+from seer_mcp.experiments.provision import provision
+from seer_mcp.manager.facade import SandboxManager
+from seer_mcp.manager.scope import BoundManager, Scope
 from seer_mcp.settings import Settings
 from seer_mcp.tools import cells, files, interfaces, sandboxes, snapshots
 from seer_mcp.tools.bound import ScopedResources, bind_resources
@@ -88,7 +88,7 @@ def build_server(settings: Settings | None = None, auth: Any = None,
 
 def build_bound_server(manager: SandboxManager, scope: Scope, allowed: set[str], instructions: str,
                        auth: Any = None) -> FastMCP:
-    """A server on a manager it does not own, held to one session or sandbox (see `seer_mcp.scope`): its tools
+    """A server on a manager it does not own, held to one session or sandbox (see `seer_mcp.manager.scope`): its tools
     reach the manager through a `BoundManager`, and its resources are its scope's (`seer_mcp.tools.bound`)."""
     bound = BoundManager(manager, scope)
 

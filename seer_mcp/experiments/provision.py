@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from seer_mcp.backends.base import ProgressFn, no_progress
-from seer_mcp.config import INTERFACE_TOOLS, ExperimentConfig
-from seer_mcp.manager import SandboxManager
+from seer_mcp.experiments.config import INTERFACE_TOOLS, ExperimentConfig
+from seer_mcp.manager.facade import SandboxManager
 
 
 @dataclass

@@ -17,15 +17,15 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from seer_mcp.errors import InvalidRequest, NotFound, SeerError
 from seer_mcp.fileio import write_atomically
-from seer_mcp.interface_client import client_source
+from seer_mcp.manager.interface_client import client_source
 from seer_mcp.models import ResolvedModel
-from seer_mcp.state import InterfaceRecord
+from seer_mcp.manager.state import InterfaceRecord
 from seer_mcp.wire import InterfaceCallResult, InterfaceFunction, InterfaceModel, ServeInterfaceRequest
 from seer_mcp.workspace import LIBRARIES_DIR
 
 if TYPE_CHECKING:
-    from seer_mcp.agent_client import SandboxAgentClient
-    from seer_mcp.manager import LiveSandbox, SandboxManager
+    from seer_mcp.manager.agent_client import SandboxAgentClient
+    from seer_mcp.manager.facade import LiveSandbox, SandboxManager
 
 log = logging.getLogger(__name__)
 
