@@ -11,6 +11,7 @@ Cell execution replies are a stream of JSON lines: zero or more
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -158,10 +159,28 @@ class AgentHealth(BaseModel):
     last_active: float | None = None  # the agent's own idea of its last activity (epoch seconds), when it keeps one
 
 
+class ErrorKind(StrEnum):
+    """What went wrong, as the agent reports it (`AgentError.error`) and both ends read it.
+
+    The server maps each kind to one of its exceptions (`seer_mcp.errors`); an interface
+    client in a kernel maps it to one of its own. A kind neither end knows reads as
+    `internal`.
+    """
+
+    BAD_REQUEST = "bad_request"  # the arguments are wrong: fix them and call again
+    NOT_FOUND = "not_found"  # no such session, cell, file or interface function
+    OUTSIDE_SANDBOX = "outside_sandbox"  # a path that leaves the workspace
+    KERNEL_DEAD = "kernel_dead"  # the session's kernel died; restart_kernel recovers
+    INTERFACE_LOAD_FAILED = "interface_load_failed"  # an interface file failed to import
+    INTERFACE_DEAD = "interface_dead"  # an interface's worker process is gone
+    UNAUTHORIZED = "unauthorized"  # a missing or wrong token
+    INTERNAL = "internal"  # a bug in the agent; the message carries the exception
+
+
 class AgentError(BaseModel):
     """Body of every non-2xx reply from the agent."""
 
-    error: str  # a machine-readable kind: not_found, bad_request, busy, ...
+    error: ErrorKind
     message: str
 
 

@@ -61,10 +61,26 @@ class StartRequest:
         return args + (["--expires-at", f"{self.expires_at:.3f}"] if self.expires_at else [])
 
 
+@dataclass(frozen=True)
+class BackendCapabilities:
+    """What a backend's sandboxes can do. The rest of seer-mcp asks these, never a backend's name."""
+
+    on_server_host: bool = False
+    """Its sandboxes run on the server's machine: they end with the server under `terminate_on_exit`,
+    and their kernels can reach a Unix socket of another sandbox here."""
+    snapshots: bool = False
+    """`snapshot` and `delete_snapshot` work."""
+    gpus: bool = False
+    """A spec's `gpu` can be met."""
+    network_off: bool = False
+    """A spec's `network=false` is enforced."""
+
+
 class Backend(abc.ABC):
     """One place sandboxes can run. Registered under the `seer_mcp.backends` entry point group."""
 
     name: ClassVar[str]
+    capabilities: ClassVar[BackendCapabilities] = BackendCapabilities()
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

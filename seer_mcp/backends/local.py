@@ -26,7 +26,7 @@ from typing import Any
 
 import psutil
 
-from seer_mcp.backends.base import Backend, ProgressFn, StartedSandbox, StartRequest, no_progress
+from seer_mcp.backends.base import Backend, BackendCapabilities, ProgressFn, StartedSandbox, StartRequest, no_progress
 from seer_mcp.agent.memory_guard import remove_guard_cgroup
 from seer_mcp.backends.local_extras import check_host_fits, clone_repos, secret_values
 from seer_mcp.backends.local_isolation import base_env, sandbox_plan
@@ -71,6 +71,7 @@ def sandbox_env(request: StartRequest, site_dir: Path, passthrough: Sequence[str
 
 class LocalBackend(Backend):
     name = "local"
+    capabilities = BackendCapabilities(on_server_host=True, snapshots=True, network_off=True)
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)

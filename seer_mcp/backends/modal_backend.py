@@ -31,7 +31,7 @@ from typing import Any
 
 import httpx
 
-from seer_mcp.backends.base import AgentAddress, Backend, ProgressFn, StartedSandbox, StartRequest, no_progress
+from seer_mcp.backends.base import AgentAddress, Backend, BackendCapabilities, ProgressFn, StartedSandbox, StartRequest, no_progress
 from seer_mcp.errors import InvalidRequest, SandboxStartError, SandboxUnavailable
 from seer_mcp.models import ResolvedModel
 from seer_mcp.settings import Settings
@@ -99,6 +99,7 @@ def _volume_name(kind: str, key: str) -> str:
 
 class ModalBackend(Backend):
     name = "modal"
+    capabilities = BackendCapabilities(snapshots=True, gpus=True)
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
