@@ -7,7 +7,7 @@ imported on first use, so the sandbox agent and `seer_mcp.interface` stay light.
 
 from typing import Any
 
-__version__ = "0.1.0"
+from seer_mcp.version import __version__
 
 _API = (
     "CLISession", "CommandFailed", "ExecutionMode", "Library", "LocalNotebookSession", "LocalSession",

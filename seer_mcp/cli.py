@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from seer_mcp import __version__
+from seer_mcp.version import __version__
 from seer_mcp.settings import Settings
 
 

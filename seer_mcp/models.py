@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from seer_mcp.backends.base import ProgressFn, no_progress
+from seer_mcp.progress import StepProgress, no_progress
 from seer_mcp.errors import InvalidRequest, SandboxStartError
 from seer_mcp.fileio import write_atomically
 from seer_mcp.spec import ModelSpec
@@ -73,7 +73,7 @@ class ModelCache:
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "--", f"{repo_id}@{revision or 'main'}")
         return self.marker_dir / f"{safe}.json"
 
-    async def fetch(self, name: str, revision: str | None, progress: ProgressFn = no_progress) -> Path:
+    async def fetch(self, name: str, revision: str | None, progress: StepProgress = no_progress) -> Path:
         """A complete local copy of `name`: a local directory as it is, else a Hub snapshot."""
         local = Path(name).expanduser()
         if local.is_dir():

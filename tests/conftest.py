@@ -13,6 +13,8 @@ import psutil
 import pytest
 from fastmcp import Client
 
+# How tests read a tool result: the same readers as the packaged conformance suite's (tests import them from here).
+from seer_mcp.backends.conformance_checks import output_of, status_of, text_of  # noqa: F401
 from seer_mcp.server.app import build_server
 from seer_mcp.settings import Settings
 
@@ -47,25 +49,6 @@ async def open_session(client: Client, **sandbox_args: Any) -> tuple[str, str]:
     sandbox_id = sandbox.structured_content["sandbox_id"]
     session = await client.call_tool("start_session", {"sandbox_id": sandbox_id})
     return sandbox_id, session.structured_content["session_id"]
-
-
-def text_of(result: Any) -> str:
-    """All the text of a result's content: for an output, what every client's model is shown."""
-    return "".join(getattr(block, "text", "") for block in result.content)
-
-
-def output_of(result: Any) -> str:
-    """An output's text without its closing status line (`[cell 3 · ok · 0.01 s]`): what the cell printed."""
-    text = text_of(result)
-    body, _, last = text.rpartition("\n")
-    if last.startswith("[") and last.endswith("]"):
-        return body
-    return "" if text.startswith("[") and text.endswith("]") else text
-
-
-def status_of(result: Any) -> str:
-    """An output's closing status line."""
-    return text_of(result).rpartition("\n")[2]
 
 
 def fields_of(result: Any) -> dict[str, Any]:

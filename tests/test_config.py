@@ -237,7 +237,7 @@ def test_default_tools(folder: Path, sections: str, expected: list[str]) -> None
 
 def test_allowed_tools_expands_groups(tmp_path: Path) -> None:
     config = ExperimentConfig.load(write(tmp_path, MINIMAL + '[session]\n[agent]\ntools = ["cells", "read_file"]\n'))
-    assert config.allowed_tools() == {"execute_code", "edit_cell", "add_markdown", "read_notebook",
+    assert config.allowed_tools() == {"execute_code", "edit_cell", "wait_cell", "add_markdown", "read_notebook",
                                       "interrupt_kernel", "restart_kernel", "read_file"}
     assert "create_sandbox" not in config.allowed_tools()
 

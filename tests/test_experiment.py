@@ -110,8 +110,8 @@ async def test_a_notebook_experiment_binds_the_agent_to_its_session(tmp_path: Pa
     """))
     async with Client(build_server(settings, experiment=config), mode="legacy") as client:
         names = {tool.name for tool in await client.list_tools()}
-        assert names == {"execute_code", "edit_cell", "add_markdown", "read_notebook", "interrupt_kernel",
-                         "restart_kernel"}
+        assert names == {"execute_code", "edit_cell", "wait_cell", "add_markdown", "read_notebook",
+                         "interrupt_kernel", "restart_kernel"}
         instructions = client.instructions or ""
         assert "<hidden>" in instructions and "4 layers" in instructions
         assert "`import calc`" in instructions and "calc.double(x: int) -> int -- Twice x." in instructions

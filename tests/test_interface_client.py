@@ -8,6 +8,7 @@ encoded arrays) and drop its idle keep-alive connections.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import importlib.util
 import inspect
@@ -31,7 +32,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from seer_mcp.manager.interface_client import client_source
+from seer_mcp.manager.interface_client import RUNTIME_FILE, client_files, client_source, runtime_source
+from seer_mcp.manager.interface_runtime import RUNTIME_MODULE
 from seer_mcp.wire import InterfaceFunction, InterfaceParameter
 
 TOKEN = "token-for-probe"
@@ -217,11 +219,14 @@ def agent(tmp_path: Path) -> Iterator[FakeAgent]:
 
 
 @pytest.fixture
-def load_client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., ModuleType]:
-    """Write a client to tmp_path/<name>.py and import it without registering it in sys.modules."""
+def load_client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., ModuleType]]:
+    """Write a client to tmp_path/<name>.py, the runtime beside it, and import the client by path without
+    registering it in sys.modules (the runtime it loads is, as import would; each test gets a fresh one)."""
     monkeypatch.setattr(sys, "dont_write_bytecode", True)  # a rewritten file must not meet a stale .pyc
+    sys.modules.pop(RUNTIME_MODULE, None)
 
     def load(source: str, name: str = "probe") -> ModuleType:
+        (tmp_path / RUNTIME_FILE).write_bytes(runtime_source())
         path = tmp_path / f"{name}.py"
         path.write_text(source)
         spec = importlib.util.spec_from_file_location(name, path)
@@ -230,7 +235,8 @@ def load_client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[...
         spec.loader.exec_module(module)
         return module
 
-    return load
+    yield load
+    sys.modules.pop(RUNTIME_MODULE, None)
 
 
 def probe_source(agent: FakeAgent | None = None, transport: str = "unix", **overrides: Any) -> str:
@@ -270,6 +276,23 @@ def test_signatures_are_written_out(load_client: Callable[..., ModuleType]) -> N
     assert TOKEN not in probe.__doc__ and TOKEN not in pydoc.render_doc(probe, renderer=pydoc.plaintext)
 
 
+def test_the_client_holds_its_settings_and_functions_and_the_runtime_the_rest() -> None:
+    tree = ast.parse(probe_source())
+    assert not [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom, ast.ClassDef))]
+    assert [node.name for node in tree.body if isinstance(node, ast.FunctionDef)] == [
+        "_load_runtime", "generate", "configure", "activations", "ping"]
+    assert [target.id for node in tree.body if isinstance(node, ast.Assign) for target in node.targets] == [
+        "_runtime", "InterfaceError", "RemoteFunctionError", "InterfaceTimeout", "InterfaceUnavailable",
+        "_RemoteDefault", "INTERFACE_NAME", "_TOKEN", "_SOCKET_PATH", "_URL", "_CALL_TIMEOUT", "_interface",
+        "_call_remote", "__all__"]
+
+
+def test_a_url_is_kept_without_its_user_info(load_client: Callable[..., ModuleType]) -> None:
+    probe = load_client(probe_source(url="https://user:secret@agent.example:8443/base/"))
+    assert probe._URL == "https://agent.example:8443/base"
+    assert probe._interface.address == "https://agent.example:8443/base"
+
+
 def test_help_shows_the_remote_docstring(load_client: Callable[..., ModuleType]) -> None:
     probe = load_client(probe_source())
     assert inspect.getdoc(probe.generate) == (
@@ -288,7 +311,8 @@ def test_help_shows_the_remote_docstring(load_client: Callable[..., ModuleType])
         ("not-a-name", []),
         ("_call_remote", []),  # the module's own helpers and the builtins they use
         ("InterfaceError", []),
-        ("isinstance", []),
+        ("float", []),  # nan and inf defaults are written float("nan")
+        ("ModuleNotFoundError", []),
         ("__all__", []),
         ("fine", [param("_call_remote")]),  # would hide the helper inside the body
         ("fine", [param("lambda")]),
@@ -476,8 +500,8 @@ def test_reconnects_after_the_agent_closes_an_idle_connection(agent: FakeAgent,
     probe.activations(0)
     agent.close_idle_connections()
     dropped = []
-    keep_dropping = probe._drop_connection
-    probe._drop_connection = lambda connection: (dropped.append(connection), keep_dropping(connection))
+    keep_dropping = probe._interface._drop_connection
+    probe._interface._drop_connection = lambda connection: (dropped.append(connection), keep_dropping(connection))
     assert probe.activations(1)["arguments"] == {"layer": 1}
     assert len(dropped) == 1  # the stale connection, found out by the first try
     first, second = agent.seen  # the stale connection never delivered the retried request
@@ -499,11 +523,57 @@ def test_each_thread_has_its_own_connection(agent: FakeAgent, load_client: Calla
     assert others[0] == others[1] != main_thread
 
 
+def test_clients_loaded_by_path_share_the_runtime_beside_them(tmp_path: Path,
+                                                              load_client: Callable[..., ModuleType]) -> None:
+    probe = load_client(probe_source())
+    other = load_client(probe_source(), name="other")
+    assert probe.InterfaceError is other.InterfaceError and probe._interface is not other._interface
+    assert Path(sys.modules[RUNTIME_MODULE].__file__) == tmp_path / RUNTIME_FILE
+
+
+def test_a_client_without_its_runtime_says_what_is_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(sys.modules, RUNTIME_MODULE, raising=False)
+    (tmp_path / "probe.py").write_text(probe_source())
+    spec = importlib.util.spec_from_file_location("probe", tmp_path / "probe.py")
+    assert spec is not None and spec.loader is not None
+    with pytest.raises(ImportError, match=f"probe needs {re.escape(str(tmp_path / RUNTIME_FILE))} beside it"):
+        spec.loader.exec_module(importlib.util.module_from_spec(spec))
+    assert RUNTIME_MODULE not in sys.modules
+
+
+def test_clients_of_several_interfaces_share_one_runtime_in_a_kernels_folder(agent: FakeAgent,
+                                                                             tmp_path: Path) -> None:
+    """As a kernel imports them from its libraries folder: by name, that folder the only one not the stdlib's."""
+    folder = tmp_path / "libraries"
+    folder.mkdir()
+    for name in ("alpha", "beta"):
+        for filename, data in client_files(name, FUNCTIONS, token=TOKEN, socket_path=agent.socket_path).items():
+            (folder / filename).write_bytes(data)  # the runtime is written twice, the same bytes both times
+    assert sorted(path.name for path in folder.iterdir()) == sorted([RUNTIME_FILE, "alpha.py", "beta.py"])
+    script = (
+        "import json, sys\n"
+        f"sys.path.insert(0, {str(folder)!r})\n"
+        f"import alpha, beta, {RUNTIME_MODULE} as runtime\n"
+        "print(json.dumps({'calls': [alpha.activations(1)['arguments'], beta.ping()['function']],\n"
+        "    'shared': alpha.InterfaceError is beta.InterfaceError is runtime.InterfaceError,\n"
+        "    'runtime': runtime.__file__,\n"
+        "    'third_party': [m for m in ('numpy', 'httpx', 'pydantic', 'seer_mcp') if m in sys.modules]}))\n"
+    )
+    done = subprocess.run([sys.executable, "-I", "-S", "-c", script], capture_output=True, text=True, timeout=30,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report == {"calls": [{"layer": 1}, "ping"], "shared": True, "runtime": str(folder / RUNTIME_FILE),
+                      "third_party": []}
+    assert [seen.path for seen in agent.seen] == ["/interfaces/alpha/call/activations", "/interfaces/beta/call/ping"]
+
+
 def test_imports_and_calls_with_the_standard_library_only(agent: FakeAgent, tmp_path: Path) -> None:
     """-I -S: no site-packages, so no numpy, httpx or seer_mcp; arrays then come back as their dicts."""
     client_dir = tmp_path / "isolated"
     client_dir.mkdir()
-    (client_dir / "probe.py").write_text(probe_source(agent))
+    for filename, data in client_files("probe", FUNCTIONS, token=TOKEN, socket_path=agent.socket_path).items():
+        (client_dir / filename).write_bytes(data)
     agent.replies["activations"] = (200, {"ok": True, "result": {"__array__": "numpy", "dtype": "float32",
                                                                   "shape": [1], "data": [0.5]}})
     script = (

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import json
 import logging
 import os
@@ -35,6 +34,8 @@ from seer_mcp.agent.memory_guard import MemoryGuard
 from seer_mcp.agent.processes import DirectProcesses, Processes
 from seer_mcp.agent.shell import run_command
 from seer_mcp.agent.shell_session import ShellSession
+from seer_mcp.bearer import presented_token, token_matches
+from seer_mcp.limits import SESSION_SETUP_TIMEOUT_S
 from seer_mcp.wire import (
     KERNEL_CONNECTIONS_DIR,
     KERNEL_SOCKETS_DIR,
@@ -42,6 +43,7 @@ from seer_mcp.wire import (
     AgentHealth,
     CellResult,
     EditCellRequest,
+    ErrorKind,
     ExecRequest,
     ExecuteRequest,
     InterfaceCallRequest,
@@ -58,8 +60,6 @@ from seer_mcp.wire import (
 log = logging.getLogger(__name__)
 
 DEFAULT_CELL_TIMEOUT_S = 600.0
-# Loading a session's models may take a while on a big model.
-SETUP_TIMEOUT_S = 3600.0
 # A cell that finishes within this long is answered with one plain JSON reply.
 QUICK_REPLY_S = 0.25
 
@@ -178,16 +178,16 @@ class AgentState:
         init_output = ""
         try:
             if request.model_code and request.show_model_code:
-                result = await kernel.execute(request.model_code, SETUP_TIMEOUT_S)
+                result = await kernel.execute(request.model_code, SESSION_SETUP_TIMEOUT_S)
                 if result.status != "ok":
                     raise ValueError(f"loading the models failed ({result.status}): "
                                      f"{result.error.ename + ': ' + result.error.evalue if result.error else result.message}")
             elif request.model_code:
-                await kernel.run_hidden(request.model_code, SETUP_TIMEOUT_S)
+                await kernel.run_hidden(request.model_code, SESSION_SETUP_TIMEOUT_S)
             if request.init_code:
-                await kernel.run_hidden(request.init_code, SETUP_TIMEOUT_S)
+                await kernel.run_hidden(request.init_code, SESSION_SETUP_TIMEOUT_S)
             if request.info_code:
-                init_output = await kernel.run_hidden(request.info_code, SETUP_TIMEOUT_S)
+                init_output = await kernel.run_hidden(request.info_code, SESSION_SETUP_TIMEOUT_S)
         except BaseException:
             await kernel.shutdown()
             notebook.remove()
@@ -286,23 +286,24 @@ class BearerAuth:
 
     def __init__(self, app: ASGIApp, token: str, agent: "AgentState") -> None:
         self.app = app
-        self.expected = f"Bearer {token}".encode()
+        self.token = token.encode()
         self.interfaces = agent.interfaces
         self.agent = agent
 
-    def _allows(self, path: str, given: bytes) -> bool:
-        if hmac.compare_digest(given, self.expected):
+    def _allows(self, path: str, authorization: bytes | None) -> bool:
+        given = presented_token(authorization)
+        if given is None:
+            return False
+        if token_matches(given, self.token):
             return True
         match = _INTERFACE_CALL.match(path)
-        return bool(match and given.startswith(b"Bearer ")
-                    and self.interfaces.token_allows(match.group(1), given[7:].decode(errors="replace")))
+        return bool(match and self.interfaces.token_allows(match.group(1), given))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            given = dict(scope["headers"]).get(b"authorization", b"")
-            if not self._allows(scope["path"], given):
-                body = AgentError(error="unauthorized", message="missing or wrong sandbox token")
-                await JSONResponse(body.model_dump(), status_code=401)(scope, receive, send)
+            if not self._allows(scope["path"], dict(scope["headers"]).get(b"authorization")):
+                refusal = _error_reply(401, ErrorKind.UNAUTHORIZED, "missing or wrong sandbox token")
+                await refusal(scope, receive, send)
                 return
             limits = self.agent.limits
             if limits is not None and not _PASSIVE.match(scope["path"]):
@@ -319,30 +320,34 @@ class BearerAuth:
 _PASSIVE = re.compile(r"^/(health|sessions/[^/]+/notebook\.ipynb)$")
 
 
-_ERRORS: list[tuple[type[BaseException], int, str]] = [
-    (InterfaceLoadError, 422, "interface_load_failed"),
-    (InterfaceDeadError, 409, "interface_dead"),
-    (files.PathOutsideSandbox, 403, "outside_sandbox"),
-    (IndexError, 400, "bad_request"),  # before LookupError, of which it is a subclass
-    (LookupError, 404, "not_found"),
-    (FileNotFoundError, 404, "not_found"),
-    (KernelDeadError, 409, "kernel_dead"),
-    (ValueError, 400, "bad_request"),
-    (OSError, 400, "bad_request"),
+# Each exception the handlers let out, as (status, kind); the first match wins, so a subclass comes before its base.
+_ERRORS: list[tuple[type[BaseException], int, ErrorKind]] = [
+    (InterfaceLoadError, 422, ErrorKind.INTERFACE_LOAD_FAILED),
+    (InterfaceDeadError, 409, ErrorKind.INTERFACE_DEAD),
+    (files.PathOutsideSandbox, 403, ErrorKind.OUTSIDE_SANDBOX),  # a ValueError
+    (IndexError, 400, ErrorKind.BAD_REQUEST),  # a LookupError: an index past the end is a wrong argument
+    (LookupError, 404, ErrorKind.NOT_FOUND),
+    (FileNotFoundError, 404, ErrorKind.NOT_FOUND),  # an OSError
+    (KernelDeadError, 409, ErrorKind.KERNEL_DEAD),
+    (ValueError, 400, ErrorKind.BAD_REQUEST),
+    (OSError, 400, ErrorKind.BAD_REQUEST),
 ]
 
 
 def _error_response(exc: BaseException) -> JSONResponse:
     if isinstance(exc, ValidationError):
         detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        return JSONResponse(AgentError(error="bad_request", message=detail).model_dump(), status_code=422)
-    for kind, status, name in _ERRORS:
-        if isinstance(exc, kind):
+        return _error_reply(422, ErrorKind.BAD_REQUEST, detail)
+    for raised, status, kind in _ERRORS:
+        if isinstance(exc, raised):
             message = exc.args[0] if len(exc.args) == 1 and isinstance(exc.args[0], str) else str(exc)
-            return JSONResponse(AgentError(error=name, message=message).model_dump(), status_code=status)
+            return _error_reply(status, kind, message)
     log.exception("unexpected agent error", exc_info=exc)
-    return JSONResponse(AgentError(error="internal", message=f"{type(exc).__name__}: {exc}").model_dump(),
-                        status_code=500)
+    return _error_reply(500, ErrorKind.INTERNAL, f"{type(exc).__name__}: {exc}")
+
+
+def _error_reply(status: int, kind: ErrorKind, message: str) -> JSONResponse:
+    return JSONResponse(AgentError(error=kind, message=message).model_dump(mode="json"), status_code=status)
 
 
 def _handler(fn: Callable[[Request, AgentState], Any]) -> Callable[[Request], Any]:

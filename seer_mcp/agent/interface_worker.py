@@ -11,6 +11,8 @@ log), so they can never corrupt a reply. Nothing on this path is unpickled.
                       {"op": "result", "id": N, "ok": ..., "result" | "error", "kind", "duration"}
                       {"op": "refused", "id": N, "error": "not_found" | "bad_request", "message": ...}
 
+A refusal's "error" is a `seer_mcp.wire.ErrorKind`, which the agent passes on as its own reply's kind.
+
 Calls run in threads: functions marked thread-safe in a pool, every other
 one in a single thread, so by default an interface runs one call at a time.
 A cancelled call gets an exception raised in its thread; one stuck in native
@@ -34,6 +36,7 @@ from typing import IO, Any
 from seer_mcp import interface
 from seer_mcp.agent.jsonable import NotSerializable, to_jsonable
 from seer_mcp.agent.signatures import ArgumentError, ExposedFunction
+from seer_mcp.wire import ErrorKind
 
 _WORKER_FILES = {str(Path(__file__).resolve()), str(Path(interface.__file__).resolve())}
 _THREAD_SAFE_WORKERS = 8
@@ -114,14 +117,14 @@ class Worker:
         call_id = request.get("id")
         function = self.functions.get(request.get("function") or "")
         if function is None:
-            self.send({"op": "refused", "id": call_id, "error": "not_found",
+            self.send({"op": "refused", "id": call_id, "error": ErrorKind.NOT_FOUND,
                        "message": f"{self.name} has no exposed function {request.get('function')!r}; "
                                   f"it exposes {', '.join(sorted(self.functions))}"})
             return
         try:
             args, kwargs = function.bind(request.get("arguments") or {})
         except ArgumentError as exc:
-            self.send({"op": "refused", "id": call_id, "error": "bad_request", "message": str(exc)})
+            self.send({"op": "refused", "id": call_id, "error": ErrorKind.BAD_REQUEST, "message": str(exc)})
             return
         pool = self._parallel if function.thread_safe else self._serial
         with self._lock:

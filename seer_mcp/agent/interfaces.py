@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from seer_mcp.agent.processes import DirectProcesses, Processes, SandboxProcess
-from seer_mcp.wire import InterfaceCallResult, InterfaceFunction, InterfaceInfo, ServeInterfaceRequest
+from seer_mcp.bearer import token_matches
+from seer_mcp.limits import INTERFACE_CANCEL_GRACE_S
+from seer_mcp.wire import ErrorKind, InterfaceCallResult, InterfaceFunction, InterfaceInfo, ServeInterfaceRequest
 
 log = logging.getLogger(__name__)
 
-CANCEL_GRACE_S = 5.0
 _STOP_GRACE_S = 2.0
 _LOG_TAIL_LINES = 25
 
@@ -192,7 +193,7 @@ class InterfaceWorker:
         except TimeoutError:
             reply = await self._cancel(call_id, future, timeout)
         if reply.get("op") == "refused":
-            kind = LookupError if reply.get("error") == "not_found" else ValueError
+            kind = LookupError if reply.get("error") == ErrorKind.NOT_FOUND else ValueError
             raise kind(reply.get("message", "the call was refused"))
         return InterfaceCallResult.model_validate(reply)
 
@@ -200,7 +201,7 @@ class InterfaceWorker:
         with contextlib.suppress(ConnectionError, RuntimeError):
             await self._send({"op": "cancel", "id": call_id})
         try:
-            reply = await asyncio.wait_for(asyncio.shield(future), CANCEL_GRACE_S)
+            reply = await asyncio.wait_for(asyncio.shield(future), INTERFACE_CANCEL_GRACE_S)
         except TimeoutError:
             reply = None
         message = f"the call ran past its {timeout:g}s timeout and was cancelled"
@@ -236,9 +237,10 @@ class InterfaceRegistry:
         except KeyError:
             raise LookupError(f"no interface {name!r} is served in this sandbox") from None
 
-    def token_allows(self, name: str, given: str) -> bool:
+    def token_allows(self, name: str, given: str | bytes) -> bool:
+        """Whether `given` is the token of the interface `name` (which opens only its call endpoint)."""
         worker = self.workers.get(name)
-        return worker is not None and secrets.compare_digest(worker.token, given)
+        return worker is not None and token_matches(given, worker.token)
 
     async def serve(self, request: ServeInterfaceRequest, path: Path) -> InterfaceInfo:
         if request.name in self.workers:

@@ -20,7 +20,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from jupyter_client.kernelspec import KernelSpecManager
 
@@ -28,26 +28,22 @@ from seer_mcp.agent.kernel_provisioner import kernel_manager
 
 from seer_mcp.agent.notebooks import NotebookFile, output_from_msg
 from seer_mcp.agent.processes import Processes
+from seer_mcp.limits import CELL_HEARTBEAT_S, CELL_INTERRUPT_GRACE_S, KERNEL_READY_TIMEOUT_S
+from seer_mcp.progress import CellProgressHandler
 from seer_mcp.wire import KERNEL_DIED, CellProgress, CellResult, ErrorInfo
 
 log = logging.getLogger(__name__)
 
-ProgressCallback = Callable[[CellProgress], Awaitable[None]]
 
-# How long an interrupted cell gets to unwind before we stop waiting for it.
-INTERRUPT_GRACE_S = 10.0
-# A silent cell still sends a heartbeat this often, so clients see it is alive.
-HEARTBEAT_S = 5.0
-# Output-driven progress events are sent at most this often.
+# Output-driven progress events are sent at most this often (a silent cell's heartbeat: CELL_HEARTBEAT_S).
 PROGRESS_MIN_GAP_S = 0.5
-KERNEL_READY_TIMEOUT_S = 60.0
 
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
 
 _DIED = object()  # queued to the running cell when the kernel process exits
 _RESTARTED = object()  # queued to the running cell when a restart replaces its kernel
 _DEADLINE = object()  # queued when the cell's timeout (then the interrupt's grace) runs out
-_HEARTBEAT = object()  # queued every HEARTBEAT_S while the cell runs
+_HEARTBEAT = object()  # queued every CELL_HEARTBEAT_S while the cell runs
 
 
 class KernelDeadError(RuntimeError):
@@ -273,7 +269,7 @@ class KernelSession:
         assert self.notebook is not None
         return self.notebook.cell_count if replace_index is None else replace_index
 
-    async def execute(self, code: str, timeout: float, on_progress: ProgressCallback | None = None,
+    async def execute(self, code: str, timeout: float, on_progress: CellProgressHandler | None = None,
                       replace_index: int | None = None) -> CellResult:
         """Run one cell and save it: appended, or in place of `replace_index`."""
         assert self.notebook is not None, "execute on a kernel that is not bound to a session"
@@ -316,7 +312,7 @@ class KernelSession:
         async with self._lock:
             await self._run("pass", KERNEL_READY_TIMEOUT_S, None, silent=True)
 
-    async def _run(self, code: str, timeout: float, on_progress: ProgressCallback | None,
+    async def _run(self, code: str, timeout: float, on_progress: CellProgressHandler | None,
                    silent: bool = False) -> tuple[str, _OutputCollector, str]:
         # Timers post sentinels into the cell's queue, so the loop below wakes
         # only for a message, a deadline or a heartbeat, never to poll.
@@ -334,9 +330,9 @@ class KernelSession:
 
         def heartbeat() -> None:
             run.queue.put_nowait(_HEARTBEAT)
-            timers.append(loop.call_later(HEARTBEAT_S, heartbeat))
+            timers.append(loop.call_later(CELL_HEARTBEAT_S, heartbeat))
 
-        timers.append(loop.call_later(HEARTBEAT_S, heartbeat))
+        timers.append(loop.call_later(CELL_HEARTBEAT_S, heartbeat))
         interrupted = False
         last_progress, last_line = 0.0, ""
         try:
@@ -354,7 +350,7 @@ class KernelSession:
                             "the kernel is still busy with it; call restart_kernel if it stays stuck")
                     interrupted = True
                     await self.km.interrupt_kernel()
-                    timers.append(loop.call_later(INTERRUPT_GRACE_S, run.queue.put_nowait, _DEADLINE))
+                    timers.append(loop.call_later(CELL_INTERRUPT_GRACE_S, run.queue.put_nowait, _DEADLINE))
                     continue
                 if msg is _DIED:
                     collector.add_error("KernelDied", KERNEL_DIED)

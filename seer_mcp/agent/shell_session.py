@@ -19,9 +19,10 @@ import time
 from pathlib import Path
 
 from seer_mcp.agent import beneath
-from seer_mcp.agent.kernels import HEARTBEAT_S, ProgressCallback
 from seer_mcp.agent.processes import Processes
 from seer_mcp.agent.shell import run_command
+from seer_mcp.limits import CELL_HEARTBEAT_S
+from seer_mcp.progress import CellProgressHandler
 from seer_mcp.wire import CellProgress, CellResult, ErrorInfo, SessionInfo
 
 # Variables bash manages itself: restoring them would be wrong or fail (they are read-only).
@@ -103,7 +104,7 @@ class ShellSession:
         self._write_state("state.sh", f"cd {_quote(str(self.workspace))}\n")
         self._append(f"# shell session {self.name!r} ({self.session_id}), started in {self.workspace}\n\n")
 
-    async def execute(self, command: str, timeout: float, on_progress: ProgressCallback | None = None,
+    async def execute(self, command: str, timeout: float, on_progress: CellProgressHandler | None = None,
                       replace_index: int | None = None) -> CellResult:
         if replace_index is not None:
             raise ValueError("a shell session has no cells to edit; run the command again")
@@ -152,10 +153,10 @@ class ShellSession:
                           message=f"exit status {result.exit_code}" if error else "")
 
     @staticmethod
-    async def _heartbeat(started: float, on_progress: ProgressCallback) -> None:
+    async def _heartbeat(started: float, on_progress: CellProgressHandler) -> None:
         """Output is only read at the end, so a long command says it is alive with heartbeats."""
         while True:
-            await asyncio.sleep(HEARTBEAT_S)
+            await asyncio.sleep(CELL_HEARTBEAT_S)
             await on_progress(CellProgress(elapsed=time.perf_counter() - started))
 
     async def interrupt(self) -> None:

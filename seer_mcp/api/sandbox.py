@@ -17,6 +17,8 @@ from seer_mcp.api.config import SandboxConfig, workspace_relative
 from seer_mcp.api.runtime import Runtime, default_runtime
 from seer_mcp.api.workspace import Library
 from seer_mcp.errors import SeerError
+from seer_mcp.fileio import write_atomically
+from seer_mcp.manager.interface_client import RUNTIME_FILE
 from seer_mcp.manager.scope import Scope
 from seer_mcp.spec import SandboxSpec
 
@@ -247,8 +249,14 @@ class ScopedSandbox(Sandbox):
         served = await self.runtime.manager.interfaces.serve(
             self.sandbox_id, name, host_path=path, expose_as=expose_as, call_timeout=call_timeout, trusted=True)
         if expose_as == "library":
+            # The client imports the runtime written beside it, so both travel: as a package named for the
+            # interface, kept in the serving sandbox's outputs dir next to the client it copies.
             client_path = Path(served["client_paths"][0])
-            return Library.from_code(name, client_path.read_text())
+            package = client_path.parent / "library" / name
+            package.mkdir(parents=True, exist_ok=True)
+            write_atomically(package / "__init__.py", client_path.read_bytes(), 0o600)  # it holds a token
+            write_atomically(package / RUNTIME_FILE, client_path.with_name(RUNTIME_FILE).read_bytes(), 0o600)
+            return Library.from_skill_dir(package, name)
         from seer_mcp.experiments.config import INTERFACE_TOOLS
 
         instructions = (f"Tools of the interface {name!r}:\n" + "\n".join(

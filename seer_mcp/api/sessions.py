@@ -28,7 +28,7 @@ __all__ = ["CLISession", "LocalNotebookSession", "LocalSession", "NotebookSessio
            "create_local_notebook_session", "create_local_session", "create_notebook_session"]
 
 _NOTEBOOK_TOOLS = set(TOOL_GROUPS["cells"])
-_CLI_TOOLS = {"execute_code", "interrupt_kernel", "restart_kernel"}
+_CLI_TOOLS = {"execute_code", "wait_cell", "interrupt_kernel", "restart_kernel"}
 
 _NOTEBOOK_GUIDE = (
     "You work in one Jupyter notebook session that is already open: execute_code runs a cell (leave "

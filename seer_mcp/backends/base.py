@@ -10,18 +10,13 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable, ClassVar
+from typing import Any, ClassVar
 
 from seer_mcp.errors import InvalidRequest
+from seer_mcp.progress import StepProgress, no_progress
 from seer_mcp.settings import Settings
 from seer_mcp.spec import SandboxSpec
 
-# (progress, total, message): forwarded to the client as MCP progress.
-ProgressFn = Callable[[float, float | None, str], Awaitable[None]]
-
-
-async def no_progress(progress: float, total: float | None, message: str) -> None:
-    return None
 
 
 @dataclass
@@ -50,7 +45,7 @@ class StartRequest:
     spec: SandboxSpec
     token: str
     outputs_dir: Path  # where this sandbox's notebooks are mirrored on the server's host
-    progress: ProgressFn = no_progress
+    progress: StepProgress = no_progress
     restore: dict[str, Any] | None = None  # what `Backend.snapshot` returned: start from that state
     idle_timeout: float | None = None  # the sandbox's own limits, which its agent enforces (no server needed)
     expires_at: float | None = None
@@ -63,17 +58,19 @@ class StartRequest:
 
 @dataclass(frozen=True)
 class BackendCapabilities:
-    """What a backend's sandboxes can do. The rest of seer-mcp asks these, never a backend's name."""
+    """What a backend's sandboxes can do. The rest of seer-mcp asks these, never a backend's name;
+    the conformance suite (`seer_mcp.backends.conformance`) holds a backend to what it declares."""
 
     on_server_host: bool = False
     """Its sandboxes run on the server's machine: they end with the server under `terminate_on_exit`,
     and their kernels can reach a Unix socket of another sandbox here."""
     snapshots: bool = False
-    """`snapshot` and `delete_snapshot` work."""
+    """`snapshot` and `delete_snapshot` work. Without it, `snapshot` raises `InvalidRequest`."""
     gpus: bool = False
-    """A spec's `gpu` can be met."""
+    """A spec's `gpu` can be met. Without it, `start` refuses a spec with a `gpu` (`InvalidRequest`)."""
     network_off: bool = False
-    """A spec's `network=false` is enforced."""
+    """A spec's `network=false` is enforced: the sandbox connects nowhere. Without it, `start` refuses
+    `network=false` (`InvalidRequest`) rather than start a sandbox with a network."""
 
 
 class Backend(abc.ABC):
@@ -104,7 +101,7 @@ class Backend(abc.ABC):
     async def is_alive(self, handle: dict[str, Any]) -> bool:
         """Called at server start to decide between re-attaching and cleaning up."""
 
-    async def snapshot(self, handle: dict[str, Any], snapshot_id: str, progress: ProgressFn = no_progress
+    async def snapshot(self, handle: dict[str, Any], snapshot_id: str, progress: StepProgress = no_progress
                        ) -> dict[str, Any]:
         """Called for `snapshot_sandbox`: capture the sandbox's files; returns JSON-safe data that
         `start` (as `StartRequest.restore`) and `delete_snapshot` understand.

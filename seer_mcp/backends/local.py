@@ -26,14 +26,15 @@ from typing import Any
 
 import psutil
 
-from seer_mcp.backends.base import Backend, BackendCapabilities, ProgressFn, StartedSandbox, StartRequest, no_progress
 from seer_mcp.agent.memory_guard import remove_guard_cgroup
+from seer_mcp.backends.base import Backend, BackendCapabilities, StartedSandbox, StartRequest
 from seer_mcp.backends.local_extras import check_host_fits, clone_repos, secret_values
 from seer_mcp.backends.local_isolation import base_env, sandbox_plan
+from seer_mcp.errors import InvalidRequest, SandboxStartError
 from seer_mcp.isolation.mode import Isolation, choose
 from seer_mcp.isolation.plan import IsolationPlan, Mount
-from seer_mcp.errors import InvalidRequest, SandboxStartError
 from seer_mcp.models import ModelCache, ResolvedModel, build_hidden_copy
+from seer_mcp.progress import StepProgress, no_progress
 from seer_mcp.settings import Settings
 from seer_mcp.wire import INTERFACE_SOCKET, KERNEL_SOCKETS_DIR
 
@@ -274,7 +275,7 @@ class LocalBackend(Backend):
         if runtime and not runtime.startswith(handle.get("root", "\0")):
             shutil.rmtree(runtime, ignore_errors=True)
 
-    async def snapshot(self, handle: dict[str, Any], snapshot_id: str, progress: ProgressFn = no_progress
+    async def snapshot(self, handle: dict[str, Any], snapshot_id: str, progress: StepProgress = no_progress
                        ) -> dict[str, Any]:
         """A copy of the sandbox's workspace (notebooks included) and its installed packages."""
         dest = self.settings.state_dir / "snapshots" / snapshot_id

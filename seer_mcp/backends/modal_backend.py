@@ -31,9 +31,10 @@ from typing import Any
 
 import httpx
 
-from seer_mcp.backends.base import AgentAddress, Backend, BackendCapabilities, ProgressFn, StartedSandbox, StartRequest, no_progress
+from seer_mcp.backends.base import AgentAddress, Backend, BackendCapabilities, StartedSandbox, StartRequest
 from seer_mcp.errors import InvalidRequest, SandboxStartError, SandboxUnavailable
 from seer_mcp.models import ResolvedModel
+from seer_mcp.progress import StepProgress, no_progress
 from seer_mcp.settings import Settings
 from seer_mcp.spec import SandboxSpec
 
@@ -50,8 +51,8 @@ def load_sdk() -> Any:
     try:
         return importlib.import_module("modal")
     except ImportError as exc:
-        raise SandboxStartError("the Modal backend needs the `modal` package: pip install modal, then run "
-                                "`modal token new`") from exc
+        raise SandboxStartError("the Modal backend needs the `modal` package: pip install 'modal>=1.0', then "
+                                "run `modal token new`") from exc
 
 
 def modal_credentials_problem() -> str | None:
@@ -346,7 +347,7 @@ class ModalBackend(Backend):
     def address(self, handle: dict[str, Any], token: str) -> AgentAddress:
         return AgentAddress(token=token, url=handle.get("url"))
 
-    async def snapshot(self, handle: dict[str, Any], snapshot_id: str, progress: ProgressFn = no_progress
+    async def snapshot(self, handle: dict[str, Any], snapshot_id: str, progress: StepProgress = no_progress
                        ) -> dict[str, Any]:
         sandbox = await self._sandbox(handle)
         if sandbox is None:

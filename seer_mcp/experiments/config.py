@@ -35,27 +35,15 @@ from pydantic_core import ErrorDetails
 from seer_mcp.errors import InvalidRequest
 from seer_mcp.limits import MAX_INTERFACE_CALL_TIMEOUT_S
 from seer_mcp.spec import SandboxSpec
+from seer_mcp.tools.groups import INTERFACE_TOOLS, TOOL_GROUPS, TOOL_NAMES
 
 __all__ = [
     "INTERFACE_TOOLS", "KNOWN_TOOLS", "TOOL_GROUPS", "AgentConfig", "ConfigError", "ExperimentConfig",
     "ExperimentInfo", "InterfaceConfig", "SessionConfig", "default_tools", "expand_tools",
 ]
 
-# Stands for every `<interface>_<function>` tool of the interfaces served with expose_as="mcp".
-# Those names exist only once the interfaces run, so the server expands the marker at run time.
-INTERFACE_TOOLS = "interfaces:*"
-
-_GROUPS: dict[str, tuple[str, ...]] = {
-    "sandboxes": ("create_sandbox", "list_sandboxes", "terminate_sandbox"),
-    "sessions": ("start_session", "end_session"),
-    "cells": ("execute_code", "edit_cell", "add_markdown", "read_notebook", "interrupt_kernel", "restart_kernel"),
-    "files": ("sandbox_exec", "read_file", "write_file", "list_files"),
-    "interfaces": ("call_interface", "list_interfaces", INTERFACE_TOOLS),
-    "interface_admin": ("serve_interface", "reload_interface", "stop_interface"),
-    "snapshots": ("snapshot_sandbox", "list_snapshots", "restore_snapshot", "delete_snapshot"),
-}
-TOOL_GROUPS: dict[str, tuple[str, ...]] = {**_GROUPS, "all": tuple(t for tools in _GROUPS.values() for t in tools)}
-KNOWN_TOOLS: frozenset[str] = frozenset(t for tools in _GROUPS.values() for t in tools if t != INTERFACE_TOOLS)
+# The groups and names themselves live with the tools (`seer_mcp.tools.groups`), the one list of them.
+KNOWN_TOOLS: frozenset[str] = TOOL_NAMES  # the tool names a config may give besides groups
 
 # Matched with fullmatch: `$` would also match before a trailing newline.
 _EXPERIMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from seer_mcp.backends.base import ProgressFn, no_progress
+from seer_mcp.progress import StepProgress, no_progress
 from seer_mcp.experiments.config import INTERFACE_TOOLS, ExperimentConfig
 from seer_mcp.manager.facade import SandboxManager
 
@@ -61,7 +61,7 @@ class ProvisionedExperiment:
 
 
 async def provision(manager: SandboxManager, config: ExperimentConfig,
-                    progress: ProgressFn = no_progress) -> ProvisionedExperiment:
+                    progress: StepProgress = no_progress) -> ProvisionedExperiment:
     """Creates the config's sandbox, session and interfaces; on any failure, nothing is left running."""
     # The config is the operator's own: its host paths were checked when it loaded.
     sandbox = await manager.create_sandbox(config.sandbox, progress, host_roots=[Path("/")])

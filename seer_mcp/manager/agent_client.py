@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, TypeVar
 
 import httpx
 from pydantic import BaseModel
@@ -21,12 +21,22 @@ from seer_mcp.errors import (
     NotFound,
     PathOutsideSandbox,
     SandboxUnavailable,
+    SeerError,
+)
+from seer_mcp.limits import (
+    CELL_HEARTBEAT_S,
+    CELL_INTERRUPT_GRACE_S,
+    INTERFACE_CANCEL_GRACE_S,
+    KERNEL_READY_TIMEOUT_S,
+    SESSION_SETUP_TIMEOUT_S,
 )
 from seer_mcp.manager.transport import UnixSocketTransport
+from seer_mcp.progress import CellProgressHandler
 from seer_mcp.wire import (
     AgentHealth,
     CellProgress,
     CellResult,
+    ErrorKind,
     ExecResult,
     FileContent,
     FileEntry,
@@ -41,28 +51,33 @@ from seer_mcp.wire import (
 )
 
 T = TypeVar("T", bound=BaseModel)
-ProgressHandler = Callable[[CellProgress], Awaitable[None]]
 
-# The agent sends a heartbeat every few seconds during a cell, so a longer
-# silence means it has stopped answering.
-_STREAM_SILENCE_S = 15.0
-# After a cell's timeout the agent interrupts it and waits this long (its
-# INTERRUPT_GRACE_S, plus slack) before it answers in any case.
-_CELL_REPLY_SLACK_S = 15.0
+# A cell's stream carries a heartbeat at least every CELL_HEARTBEAT_S, so
+# missing three means the agent has stopped answering.
+_STREAM_SILENCE_S = 3 * CELL_HEARTBEAT_S
+# Past a cell's timeout the agent interrupts it and answers within its grace.
+_CELL_REPLY_SLACK_S = CELL_INTERRUPT_GRACE_S + 5.0
 _REQUEST_TIMEOUT_S = 60.0
+# What a reply may take past the agent's own limit: the kill, the answer, the network.
+_REPLY_SLACK_S = 15.0
+# Stopping an interface worker that ignored its cancel and loading the file again.
+_WORKER_REPLACE_S = 55.0
 
 
 def _reply_within(cell_timeout: float, wait: float | None) -> float:
     """The agent answers a cell at its timeout (then the grace) or, with a wait, when the wait runs out."""
     return cell_timeout if wait is None else min(cell_timeout, wait)
 
-_BY_KIND: dict[str, type[Exception]] = {
-    "not_found": NotFound,
-    "kernel_dead": KernelDead,
-    "outside_sandbox": PathOutsideSandbox,
-    "bad_request": InvalidRequest,
-    "interface_load_failed": InterfaceFailed,
-    "interface_dead": InterfaceFailed,
+# Every kind the agent sends, as the exception callers get; an unknown kind reads as SandboxUnavailable.
+_BY_KIND: dict[ErrorKind, type[SeerError]] = {
+    ErrorKind.BAD_REQUEST: InvalidRequest,
+    ErrorKind.NOT_FOUND: NotFound,
+    ErrorKind.OUTSIDE_SANDBOX: PathOutsideSandbox,
+    ErrorKind.KERNEL_DEAD: KernelDead,
+    ErrorKind.INTERFACE_LOAD_FAILED: InterfaceFailed,
+    ErrorKind.INTERFACE_DEAD: InterfaceFailed,
+    ErrorKind.UNAUTHORIZED: SandboxUnavailable,  # the server's own token: nothing the caller can fix
+    ErrorKind.INTERNAL: SandboxUnavailable,
 }
 
 
@@ -126,30 +141,31 @@ class SandboxAgentClient:
     # ----- sessions and cells -----------------------------------------------
 
     async def start_session(self, request: StartSessionRequest) -> SessionInfo:
-        return await self._call("POST", "/sessions", SessionInfo, json=request.model_dump(), timeout=3600.0)
+        return await self._call("POST", "/sessions", SessionInfo, json=request.model_dump(),
+                                timeout=SESSION_SETUP_TIMEOUT_S)
 
     async def end_session(self, session_id: str) -> None:
         await self._call("DELETE", f"/sessions/{session_id}")
 
     async def execute(self, session_id: str, code: str, timeout: float,
-                      on_progress: ProgressHandler | None = None, wait: float | None = None) -> CellResult:
+                      on_progress: CellProgressHandler | None = None, wait: float | None = None) -> CellResult:
         """Runs a cell; with a `wait`, a cell still running then comes back as status "running" and goes on."""
         body = {"code": code, "timeout": timeout, "wait": wait}
         return await self._stream_cell(f"/sessions/{session_id}/execute", body, _reply_within(timeout, wait),
                                        on_progress)
 
     async def edit_cell(self, session_id: str, cell_index: int, code: str, timeout: float,
-                        on_progress: ProgressHandler | None = None, wait: float | None = None) -> CellResult:
+                        on_progress: CellProgressHandler | None = None, wait: float | None = None) -> CellResult:
         body = {"cell_index": cell_index, "code": code, "timeout": timeout, "wait": wait}
         return await self._stream_cell(f"/sessions/{session_id}/edit", body, _reply_within(timeout, wait),
                                        on_progress)
 
-    async def wait_cell(self, session_id: str, wait: float, on_progress: ProgressHandler | None = None) -> CellResult:
+    async def wait_cell(self, session_id: str, wait: float, on_progress: CellProgressHandler | None = None) -> CellResult:
         """Waits up to `wait` more for the session's cell that came back "running"; shows only new output."""
         return await self._stream_cell(f"/sessions/{session_id}/wait", {"wait": wait}, wait, on_progress)
 
     async def _stream_cell(self, path: str, body: dict[str, Any], replies_within: float,
-                           on_progress: ProgressHandler | None) -> CellResult:
+                           on_progress: CellProgressHandler | None) -> CellResult:
         """Reads the cell's reply: plain JSON for a quick cell, JSON lines (progress, result) for a slow one.
 
         Gives up, with SandboxUnavailable, once the agent is silent for longer
@@ -168,7 +184,7 @@ class SandboxAgentClient:
             raise SandboxUnavailable(f"lost the connection to the sandbox during the cell: {exc}") from exc
 
     @staticmethod
-    async def _read_cell_reply(response: httpx.Response, on_progress: ProgressHandler | None) -> CellResult:
+    async def _read_cell_reply(response: httpx.Response, on_progress: CellProgressHandler | None) -> CellResult:
         if response.status_code >= 400:
             _raise_for_error(response.status_code, await response.aread())
         if not response.headers.get("content-type", "").startswith("application/x-ndjson"):
@@ -194,7 +210,9 @@ class SandboxAgentClient:
         return await self._call("POST", f"/sessions/{session_id}/interrupt", SessionInfo)
 
     async def restart(self, session_id: str) -> SessionInfo:
-        return await self._call("POST", f"/sessions/{session_id}/restart", SessionInfo, timeout=120.0)
+        # The agent stops the kernel, starts another and waits up to KERNEL_READY_TIMEOUT_S for it to answer.
+        return await self._call("POST", f"/sessions/{session_id}/restart", SessionInfo,
+                                timeout=KERNEL_READY_TIMEOUT_S + 60.0)
 
     async def notebook_page(self, session_id: str, start: int, limit: int) -> NotebookPage:
         return await self._call("GET", f"/sessions/{session_id}/notebook", NotebookPage,
@@ -207,7 +225,7 @@ class SandboxAgentClient:
 
     async def exec(self, command: str, timeout: float) -> ExecResult:
         return await self._call("POST", "/exec", ExecResult, json={"command": command, "timeout": timeout},
-                                timeout=timeout + 15)
+                                timeout=timeout + _REPLY_SLACK_S)
 
     async def read_file(self, path: str) -> FileContent:
         return await self._call("GET", "/files", FileContent, params={"path": path})
@@ -232,10 +250,11 @@ class SandboxAgentClient:
 
     async def serve_interface(self, request: ServeInterfaceRequest) -> InterfaceInfo:
         return await self._call("POST", "/interfaces", InterfaceInfo, json=request.model_dump(),
-                                timeout=request.load_timeout + 15)
+                                timeout=request.load_timeout + _REPLY_SLACK_S)
 
     async def reload_interface(self, name: str, load_timeout: float) -> InterfaceInfo:
-        return await self._call("POST", f"/interfaces/{name}/reload", InterfaceInfo, timeout=load_timeout + 15)
+        return await self._call("POST", f"/interfaces/{name}/reload", InterfaceInfo,
+                                timeout=load_timeout + _REPLY_SLACK_S)
 
     async def stop_interface(self, name: str) -> None:
         await self._call("DELETE", f"/interfaces/{name}", timeout=30.0)
@@ -244,17 +263,28 @@ class SandboxAgentClient:
                              timeout: float) -> InterfaceCallResult:
         # The agent answers by the call's timeout plus its cancel grace; a stuck worker is replaced first.
         return await self._call("POST", f"/interfaces/{name}/call/{function}", InterfaceCallResult,
-                                json={"arguments": arguments, "timeout": timeout}, timeout=timeout + 60.0)
+                                json={"arguments": arguments, "timeout": timeout},
+                                timeout=timeout + INTERFACE_CANCEL_GRACE_S + _WORKER_REPLACE_S)
 
 
 def _raise_for_error(status: int, body: bytes) -> None:
+    """Raises the exception of the agent's error reply (an `AgentError`), by its kind."""
     if status < 400:
         return
     try:
         data = json.loads(body)
-        kind, message = data.get("error", ""), data.get("message", "")
+        kind, message = _kind(data.get("error")), data.get("message", "")
     except (json.JSONDecodeError, AttributeError):
-        kind, message = "", body.decode(errors="replace")[:500]
+        kind, message = None, body.decode(errors="replace")[:500]
     if status == 401:
         raise SandboxUnavailable("the sandbox rejected the server's token")
-    raise _BY_KIND.get(kind, SandboxUnavailable)(message or f"sandbox agent error (HTTP {status})")
+    error = SandboxUnavailable if kind is None else _BY_KIND[kind]
+    raise error(message or f"sandbox agent error (HTTP {status})")
+
+
+def _kind(value: Any) -> ErrorKind | None:
+    """The reply's ErrorKind; None for one this server does not know (an older or newer agent)."""
+    try:
+        return ErrorKind(value)
+    except ValueError:
+        return None

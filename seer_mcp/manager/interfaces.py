@@ -17,15 +17,15 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from seer_mcp.errors import InvalidRequest, NotFound, SeerError
 from seer_mcp.fileio import write_atomically
-from seer_mcp.manager.interface_client import client_source
-from seer_mcp.models import ResolvedModel
+from seer_mcp.manager.interface_client import client_files
 from seer_mcp.manager.state import InterfaceRecord
+from seer_mcp.models import ResolvedModel
 from seer_mcp.wire import InterfaceCallResult, InterfaceFunction, InterfaceModel, ServeInterfaceRequest
 from seer_mcp.workspace import LIBRARIES_DIR
 
 if TYPE_CHECKING:
     from seer_mcp.manager.agent_client import SandboxAgentClient
-    from seer_mcp.manager.facade import LiveSandbox, SandboxManager
+    from seer_mcp.manager.registry import LiveSandbox, SandboxRegistry
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +56,10 @@ def too_long_tool_names(interface: str, functions: list[Any]) -> str:
 
 
 class ServedInterfaces:
-    def __init__(self, manager: "SandboxManager") -> None:
-        self._manager = manager
+    """Follows sandboxes as a hook of the registry (`sandbox_reattached`, `sandbox_gone`)."""
+
+    def __init__(self, registry: "SandboxRegistry") -> None:
+        self._registry = registry
         self._records: dict[str, InterfaceRecord] = {}
         self._listeners: list[Callable[[], None]] = []
         self.reserved_tool_names: set[str] = set()  # the server's own tools, which no interface may shadow
@@ -136,18 +138,18 @@ class ServedInterfaces:
             other = self._records[name]
             raise InvalidRequest(f"an interface named {name!r} is already served (sandbox {other.sandbox_id}); "
                                  "reload_interface reloads it, stop_interface removes it, or pick another name")
-        live = self._manager.sandbox(sandbox_id)
-        target = self._manager.session(session_id) if session_id is not None else None
+        live = self._registry.sandbox(sandbox_id)
+        target = self._registry.session(session_id) if session_id is not None else None
         if expose_as == "mcp" and session_id is not None:
             raise InvalidRequest("session_id is for expose_as='library' (the session that imports the client)")
-        async with self._manager.using(live) as client:
+        async with self._registry.using(live) as client:
             if code is not None or host_path is not None:
                 data = code.encode() if code is not None else await asyncio.to_thread(host_path.read_bytes)  # type: ignore[union-attr]
                 path = f"{INTERFACES_DIR}/{name}.py" if code is not None else f"{INTERFACES_DIR}/{host_path.name}"  # type: ignore[union-attr]
                 await client.upload(path, data)
             request = ServeInterfaceRequest(
                 name=name, path=path or "", models=self._models(live, trusted), env=env or {},
-                call_timeout=call_timeout or self._manager.settings.interface_call_timeout)
+                call_timeout=call_timeout or self._registry.settings.interface_call_timeout)
             info = await client.serve_interface(request)
             clashes = sorted(tool_name(name, f.name) for f in info.functions
                              if tool_name(name, f.name) in self.reserved_tool_names)
@@ -166,11 +168,11 @@ class ServedInterfaces:
             if expose_as == "library":
                 record.client_paths = await self._write_clients(record, live, target)
         except BaseException:
-            async with self._manager.using(live) as client:
+            async with self._registry.using(live) as client:
                 await client.stop_interface(name)
             raise
         self._records[name] = record
-        self._manager.store.put_interface(record)
+        self._registry.store.put_interface(record)
         self._changed()
         return self.describe(record)
 
@@ -188,11 +190,12 @@ class ServedInterfaces:
 
     async def _write_clients(self, record: InterfaceRecord, live: "LiveSandbox",
                              target: tuple[Any, "LiveSandbox"] | None) -> list[str]:
-        """The client module, in the serving sandbox's outputs dir and in the target session's libraries."""
+        """The client module and the runtime it imports, in the serving sandbox's outputs dir and in the target
+        session's libraries; returns where the client module went."""
         handle = live.record.handle
         # An isolated sandbox's kernels reach its agent through the socket beside their own, not the agent's.
         socket_path, url = handle.get("interface_socket") or handle.get("socket"), handle.get("url")
-        if target is not None and socket_path and not url and target[1].record.backend != "local":
+        if target is not None and socket_path and not url and not target[1].backend.capabilities.on_server_host:
             raise InvalidRequest(f"sandbox {live.record.sandbox_id} is reachable only from this machine, so a "
                                  f"{target[1].record.backend} sandbox cannot call it; serve the interface from a "
                                  "sandbox on the same backend")
@@ -203,50 +206,53 @@ class ServedInterfaces:
                 f"{live.record.sandbox_id}; serve the interface in the sandbox that calls it (or run both "
                 "with SEER_ISOLATION=none)")
         functions = [InterfaceFunction.model_validate(f) for f in record.functions]
-        source = client_source(record.name, functions, token=record.token, socket_path=socket_path, url=url,
-                               call_timeout=record.call_timeout,
-                               description=f"Client of interface {record.name!r} served in sandbox "
-                                           f"{live.record.sandbox_id}.")
-        written = []
-        local_copy = Path(live.record.outputs_path) / f"{record.name}.py"
-        await asyncio.to_thread(write_atomically, local_copy, source.encode(), 0o600)
-        written.append(str(local_copy))
+        files = client_files(record.name, functions, token=record.token, socket_path=socket_path, url=url,
+                             call_timeout=record.call_timeout,
+                             description=f"Client of interface {record.name!r} served in sandbox "
+                                         f"{live.record.sandbox_id}.")
+        client_file = f"{record.name}.py"
+        outputs = Path(live.record.outputs_path)
+        for filename, data in files.items():  # the runtime first: the client never sits there without it
+            await asyncio.to_thread(write_atomically, outputs / filename, data, 0o600)
+        written = [str(outputs / client_file)]
         if target is not None:
             session, target_live = target
-            async with self._manager.using(target_live) as client:
-                entry = await client.upload(f"{LIBRARIES_DIR}/{record.name}.py", source.encode())
-            written.append(f"{target_live.record.sandbox_id}:{entry.path} (session {session.session_id})")
+            async with self._registry.using(target_live) as client:
+                entries = {filename: await client.upload(f"{LIBRARIES_DIR}/{filename}", data)
+                           for filename, data in files.items()}
+            written.append(f"{target_live.record.sandbox_id}:{entries[client_file].path} "
+                           f"(session {session.session_id})")
         return written
 
     async def reload(self, name: str) -> dict[str, Any]:
         record = self.record(name)
-        live = self._manager.sandbox(record.sandbox_id)
+        live = self._registry.sandbox(record.sandbox_id)
         try:
-            async with self._manager.using(live) as client:
-                info = await client.reload_interface(name, self._manager.settings.interface_load_timeout)
+            async with self._registry.using(live) as client:
+                info = await client.reload_interface(name, self._registry.settings.interface_load_timeout)
                 too_long = too_long_tool_names(name, info.functions) if record.expose_as == "mcp" else ""
                 if too_long:
                     raise InvalidRequest(too_long + "; the file was not reloaded")
         except SeerError:
             record.functions = []  # it failed to load: its tools go until a reload works
-            self._manager.store.put_interface(record)
+            self._registry.store.put_interface(record)
             self._changed()
             raise
         record.functions = [f.model_dump(mode="json") for f in info.functions]
-        self._manager.store.put_interface(record)
+        self._registry.store.put_interface(record)
         self._changed()
         return self.describe(record)
 
     async def stop(self, name: str) -> dict[str, Any]:
         record = self.record(name)
-        live = self._manager.sandbox(record.sandbox_id)
-        async with self._manager.using(live) as client:
+        live = self._registry.sandbox(record.sandbox_id)
+        async with self._registry.using(live) as client:
             try:
                 await client.stop_interface(name)
             except NotFound:
                 pass  # already gone in the sandbox; forget it here too
         del self._records[name]
-        self._manager.store.delete_interface(name)
+        self._registry.store.delete_interface(name)
         self._changed()
         return {"name": name, "stopped": True}
 
@@ -257,32 +263,32 @@ class ServedInterfaces:
             raise InvalidRequest(f"{function!r} is not an exposed function name")
         if not record.functions:
             raise InvalidRequest(f"interface {name!r} did not load last time; fix the file and reload_interface")
-        live = self._manager.sandbox(record.sandbox_id)
-        async with self._manager.using(live) as client:
+        live = self._registry.sandbox(record.sandbox_id)
+        async with self._registry.using(live) as client:
             return await client.call_interface(name, function, arguments or {}, timeout or record.call_timeout)
 
     # ----- sandboxes coming and going --------------------------------------------
 
     def load(self, sandbox_id: str, served: set[str]) -> None:
         """After a server restart: keeps the records whose worker the sandbox still runs."""
-        for record in self._manager.store.interfaces(sandbox_id):
+        for record in self._registry.store.interfaces(sandbox_id):
             if record.name in served:
                 self._records[record.name] = record
             else:
-                self._manager.store.delete_interface(record.name)
+                self._registry.store.delete_interface(record.name)
         self._changed()
 
-    async def reattach(self, sandbox_id: str, client: "SandboxAgentClient") -> None:
+    async def sandbox_reattached(self, sandbox_id: str, client: "SandboxAgentClient") -> None:
         try:
             served = {info.name for info in await client.list_interfaces()}
         except SeerError:
             served = set()
         self.load(sandbox_id, served)
 
-    def forget_sandbox(self, sandbox_id: str) -> None:
+    def sandbox_gone(self, sandbox_id: str) -> None:
         names = [n for n, r in self._records.items() if r.sandbox_id == sandbox_id]
         for name in names:
             del self._records[name]
-        self._manager.store.delete_interfaces_of(sandbox_id)
+        self._registry.store.delete_interfaces_of(sandbox_id)
         if names:
             self._changed()

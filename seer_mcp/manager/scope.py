@@ -31,8 +31,8 @@ from seer_mcp.errors import InvalidRequest, NotFound
 if TYPE_CHECKING:
     from seer_mcp.manager.facade import LiveSandbox, SandboxManager
     from seer_mcp.manager.interfaces import ServedInterfaces
-    from seer_mcp.settings import Settings
     from seer_mcp.manager.state import InterfaceRecord, SessionRecord
+    from seer_mcp.settings import Settings
 
 # Every public attribute of `SandboxManager`, in exactly one of these.
 HELD_TO_SCOPE = frozenset({
@@ -49,7 +49,7 @@ ABSENT = frozenset({
 # Every public attribute of `ServedInterfaces`, in exactly one of these.
 INTERFACES_HELD = frozenset({"list", "mcp_functions", "call", "on_change", "off_change"})
 INTERFACES_REFUSED = frozenset({"serve", "reload", "stop"})
-INTERFACES_ABSENT = frozenset({"records", "record", "describe", "load", "reattach", "forget_sandbox",
+INTERFACES_ABSENT = frozenset({"records", "record", "describe", "load", "sandbox_reattached", "sandbox_gone",
                                "reserved_tool_names"})
 
 

@@ -12,80 +12,82 @@ from __future__ import annotations
 
 import json
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from seer_mcp.backends.base import ProgressFn, no_progress
 from seer_mcp.errors import InvalidRequest, NotFound, SeerError
-from seer_mcp.spec import SandboxSpec
+from seer_mcp.manager.cells import Cells
+from seer_mcp.manager.registry import SandboxRegistry
+from seer_mcp.manager.sessions import Sessions
 from seer_mcp.manager.state import SnapshotRecord
+from seer_mcp.progress import StepProgress, no_progress
+from seer_mcp.spec import SandboxSpec
 from seer_mcp.workspace import PreparedWorkspace
-
-if TYPE_CHECKING:
-    from seer_mcp.manager.facade import SandboxManager
 
 # A replayed cell gets this long; the server's cell timeout applies when it is longer.
 _REPLAY_CELL_TIMEOUT_S = 600.0
 
 
 class Snapshots:
-    def __init__(self, manager: "SandboxManager") -> None:
-        self._manager = manager
+    def __init__(self, registry: SandboxRegistry, sessions: Sessions, cells: Cells) -> None:
+        self._registry = registry
+        self._sessions = sessions
+        self._cells = cells
 
     def record(self, snapshot_id: str) -> SnapshotRecord:
-        record = self._manager.store.snapshot(snapshot_id)
+        record = self._registry.store.snapshot(snapshot_id)
         if record is None:
             raise NotFound(f"no snapshot {snapshot_id!r}; list_snapshots shows the ones that exist")
         return record
 
     def list(self) -> list[dict[str, Any]]:
-        return [r.public() for r in self._manager.store.snapshots()]
+        return [r.public() for r in self._registry.store.snapshots()]
 
     async def take(self, sandbox_id: str | None, label: str | None = None,
-                   progress: ProgressFn = no_progress) -> dict[str, Any]:
-        live = self._manager.sandbox(sandbox_id)
+                   progress: StepProgress = no_progress) -> dict[str, Any]:
+        live = self._registry.sandbox(sandbox_id)
         snapshot_id = f"snap-{secrets.token_hex(4)}"
         sessions = [{"name": s.name, "kind": s.kind, "notebook_path": s.notebook_path}
-                    for s in self._manager.sessions_of(live.record.sandbox_id)]
-        async with self._manager.using(live):
+                    for s in self._registry.sessions_of(live.record.sandbox_id)]
+        async with self._registry.using(live):
             data = await live.backend.snapshot(live.record.handle, snapshot_id, progress)
         record = SnapshotRecord(snapshot_id=snapshot_id, label=label, sandbox_id=live.record.sandbox_id,
                                 backend=live.record.backend, spec=live.record.spec, data=data,
                                 workspace=live.record.handle.get("workspace", {}), sessions=sessions)
-        self._manager.store.put_snapshot(record)
+        self._registry.store.put_snapshot(record)
         return record.public()
 
     async def restore(self, snapshot_id: str, replay: bool = False,
-                      progress: ProgressFn = no_progress) -> dict[str, Any]:
+                      progress: StepProgress = no_progress) -> dict[str, Any]:
         record = self.record(snapshot_id)
         spec = SandboxSpec.model_validate(record.spec)
         workspace = PreparedWorkspace(modules=record.workspace.get("modules", []),
                                       docs=record.workspace.get("docs", ""),
                                       skills=record.workspace.get("skills", []))
-        sandbox = await self._manager.launch(spec, workspace, progress, restore=record.data)
+        sandbox = await self._registry.launch(spec, workspace, progress, restore=record.data)
         sandbox["restored_from"] = snapshot_id
         if replay:
             try:
                 sandbox["replayed"] = [await self._replay(sandbox["sandbox_id"], session, progress)
                                        for session in record.sessions if session["kind"] == "notebook"]
             except BaseException:
-                await self._manager.terminate_sandbox(sandbox["sandbox_id"], detail="replaying the snapshot failed")
+                await self._registry.terminate_sandbox(sandbox["sandbox_id"], detail="replaying the snapshot failed")
                 raise
         return sandbox
 
-    async def _replay(self, sandbox_id: str, recorded: dict[str, Any], progress: ProgressFn) -> dict[str, Any]:
+    async def _replay(self, sandbox_id: str, recorded: dict[str, Any], progress: StepProgress) -> dict[str, Any]:
         """Re-runs one recorded notebook's code cells, in order, in a new session of the restored sandbox."""
-        live = self._manager.sandbox(sandbox_id)
-        async with self._manager.using(live) as client:
+        live = self._registry.sandbox(sandbox_id)
+        async with self._registry.using(live) as client:
             notebook = json.loads(await client.download(recorded["notebook_path"]))
         cells = [(i, "".join(c["source"]) if isinstance(c["source"], list) else c["source"])
                  for i, c in enumerate(notebook.get("cells", [])) if c.get("cell_type") == "code"]
-        session = await self._manager.start_session(sandbox_id, recorded["name"])
+        session = await self._sessions.start(sandbox_id, recorded["name"])
         failed = []
-        timeout = max(_REPLAY_CELL_TIMEOUT_S, self._manager.settings.cell_timeout)
+        timeout = max(_REPLAY_CELL_TIMEOUT_S, self._registry.settings.cell_timeout)
         for done, (index, source) in enumerate(cells):
             await progress(done, len(cells), f"replaying {recorded['notebook_path']}: cell {index}")
             try:
-                result, _ = await self._manager.execute(session["session_id"], source, timeout)
+                result, _ = await self._cells.execute(session["session_id"], source, timeout)
             except SeerError as exc:
                 failed.append({"cell_index": index, "ename": type(exc).__name__, "evalue": str(exc)})
                 break  # the kernel is gone: later cells cannot run
@@ -100,10 +102,10 @@ class Snapshots:
     async def delete(self, snapshot_id: str) -> dict[str, Any]:
         record = self.record(snapshot_id)
         try:
-            backend = self._manager.backend(record.backend)
+            backend = self._registry.backend(record.backend)
         except SeerError as exc:
             raise InvalidRequest(f"snapshot {snapshot_id} belongs to the {record.backend} backend, which is not "
                                  f"available here ({exc})") from exc
         await backend.delete_snapshot(record.data)
-        self._manager.store.delete_snapshot(snapshot_id)
+        self._registry.store.delete_snapshot(snapshot_id)
         return {"snapshot_id": snapshot_id, "deleted": True}

@@ -7,7 +7,7 @@ from typing import Any, AsyncIterator
 
 from fastmcp import FastMCP
 
-from seer_mcp import __version__
+from seer_mcp.version import __version__
 from seer_mcp.experiments.config import ExperimentConfig
 from seer_mcp.experiments.provision import provision
 from seer_mcp.manager.facade import SandboxManager

@@ -1,18 +1,18 @@
 """The bearer token that guards `seer-mcp serve --http`.
 
 Generated once and stored with mode 0600 in the state dir, unless the operator
-sets SEER_HTTP_TOKEN. Compared in constant time.
+sets SEER_HTTP_TOKEN. Compared in constant time (`seer_mcp.bearer`).
 """
 
 from __future__ import annotations
 
-import hmac
 import json
 import secrets
 
 from fastmcp.server.auth import AccessToken, TokenVerifier
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from seer_mcp.bearer import presented_token, token_matches
 from seer_mcp.fileio import write_atomically
 from seer_mcp.settings import Settings
 
@@ -40,7 +40,7 @@ class SingleTokenVerifier(TokenVerifier):
         self._token = token.encode()
 
     async def verify_token(self, token: str) -> AccessToken | None:
-        if hmac.compare_digest(token.encode(), self._token):
+        if token_matches(token, self._token):
             return AccessToken(token=token, client_id="seer-operator", scopes=[])
         return None
 
@@ -81,13 +81,11 @@ class BearerRequired:
                      f"printed when it started{self._hint}")
         if not header:
             return 401, "invalid_token", f"this seer-mcp server needs a bearer token: {send_this}"
-        scheme, _, given = header.partition(b" ")
-        if scheme.lower() != b"bearer" or not given.strip():
+        given = presented_token(header)
+        if given is None:
             return 401, "invalid_token", f"the Authorization header is not a bearer token: {send_this}"
-        try:
-            given.decode("ascii")
-        except UnicodeDecodeError:
+        if not given.isascii():
             return 400, "invalid_request", f"the bearer token has non-ASCII characters: {send_this}"
-        if not hmac.compare_digest(given.strip(), self._token):
+        if not token_matches(given, self._token):
             return 401, "invalid_token", f"the bearer token is wrong: {send_this}"
         return None

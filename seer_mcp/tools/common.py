@@ -9,7 +9,7 @@ from typing import Any, Awaitable, Callable, TypeVar
 from fastmcp import Context
 from fastmcp.exceptions import ToolError
 
-from seer_mcp.backends.base import ProgressFn
+from seer_mcp.progress import StepProgress
 from seer_mcp.errors import SeerError
 from seer_mcp.manager.facade import SandboxManager
 from seer_mcp.settings import Settings
@@ -50,7 +50,7 @@ def model_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def progress_of(ctx: Context) -> ProgressFn:
+def progress_of(ctx: Context) -> StepProgress:
     """Forwards (progress, total, message) to the client as MCP progress notifications."""
 
     async def report(progress: float, total: float | None, message: str) -> None:

@@ -4,7 +4,7 @@ The login link carries the token once; `/ui/login` trades it for an HttpOnly,
 SameSite=Strict cookie and redirects, so the token leaves the address bar. The
 cookie holds an HMAC of the token rather than the token, so a leaked cookie is
 not an MCP credential. Scripts may send `Authorization: Bearer <token>` instead.
-Every comparison is constant-time.
+Every comparison is constant-time (`seer_mcp.bearer`).
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import hmac
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
+
+from seer_mcp.bearer import authorization_matches, token_matches
 
 COOKIE = "seer_ui"
 _COOKIE_CONTEXT = b"seer-mcp web ui session v1"
@@ -25,15 +27,13 @@ class UiAuth:
         self.session_value = hmac.new(self._token, _COOKIE_CONTEXT, hashlib.sha256).hexdigest()
 
     def token_ok(self, candidate: str | None) -> bool:
-        return bool(candidate) and hmac.compare_digest(candidate.encode(), self._token)  # type: ignore[union-attr]
+        return token_matches(candidate, self._token)
 
     def allows(self, request: Request) -> bool:
         """The request carries the session cookie or the bearer token."""
-        cookie = request.cookies.get(COOKIE)
-        if cookie and hmac.compare_digest(cookie.encode(), self.session_value.encode()):
+        if token_matches(request.cookies.get(COOKIE), self.session_value):
             return True
-        header = request.headers.get("authorization", "")
-        return header[:7].lower() == "bearer " and self.token_ok(header[7:])
+        return authorization_matches(request.headers.get("authorization"), self._token)
 
     @staticmethod
     def same_origin(request: Request) -> bool:

@@ -327,7 +327,7 @@ async def test_a_call_past_its_timeout_is_cancelled_and_the_interface_goes_on(re
 
 async def test_a_call_stuck_in_native_code_gets_the_worker_replaced(registry: InterfaceRegistry,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("seer_mcp.agent.interfaces.CANCEL_GRACE_S", 0.5)
+    monkeypatch.setattr("seer_mcp.agent.interfaces.INTERFACE_CANCEL_GRACE_S", 0.5)
     await serve(registry, """
         import time
 

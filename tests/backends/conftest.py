@@ -1,8 +1,9 @@
 """Fixtures for backend tests: the fake Modal SDK, and one MCP client per backend.
 
-`backend` runs a test once per backend through the in-memory MCP client. The
-Modal backend runs against `tests.fake_modal`, whose containers are local
-processes running the real sandbox agent, so the same suite holds both.
+`backend_name` runs a test once per backend; `backend_settings` default to it,
+and `backend` is an in-memory MCP client of a server built from them. The Modal
+backend runs against `tests.fake_modal`, whose containers are local processes
+running the real sandbox agent, so the same suite holds both.
 """
 
 from __future__ import annotations
@@ -50,12 +51,19 @@ def _modal_backend_or_skip() -> ModuleType:
 
 
 @pytest.fixture(params=BACKENDS)
-async def backend(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-                  ) -> AsyncIterator[Client]:
-    """An MCP client of a server whose create_sandbox uses the parametrized backend by default."""
+def backend_name(request: pytest.FixtureRequest) -> str:
+    """Each backend in turn (a test that takes it runs once per backend); skips modal where it is not ready."""
+    if request.param == "modal":
+        _modal_backend_or_skip()
+    return request.param
+
+
+@pytest.fixture
+def backend_settings(backend_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """Settings whose default backend is the parametrized one; for modal, with the fake SDK in place."""
     extra: dict[str, str] = {}
     containers: Path | None = None
-    if request.param == "modal":
+    if backend_name == "modal":
         modal_backend = _modal_backend_or_skip()
         fake_modal.reset(tmp_path / "fake-modal")
         monkeypatch.setattr(modal_backend, "load_sdk", lambda: fake_modal)
@@ -63,15 +71,21 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: p
         # under it, and pytest's tmp_path is long.
         containers = Path(tempfile.mkdtemp(prefix="seerfm-"))
         extra["modal_root"] = str(containers / "{sandbox_id}")
-    settings = Settings(state_dir=tmp_path / "state", outputs_dir=tmp_path / "outputs", cell_timeout=60,
-                        default_backend=request.param, _env_file=None, **extra)
     try:
-        async with Client(build_server(settings)) as client:
-            yield client
+        yield Settings(state_dir=tmp_path / "state", outputs_dir=tmp_path / "outputs", cell_timeout=60,
+                       default_backend=backend_name, _env_file=None, **extra)
     finally:
-        if request.param == "modal":
+        if backend_name == "modal":
             fake_modal.terminate_all()  # the server leaves remote sandboxes running when it exits
-            # Every conformance test creates a sandbox: none here means the backend never reached the fake.
-            assert fake_modal.CREATED, "the modal backend made no Sandbox.create call through tests.fake_modal"
         if containers is not None:
             shutil.rmtree(containers, ignore_errors=True)
+
+
+@pytest.fixture
+async def backend(backend_name: str, backend_settings: Settings) -> AsyncIterator[Client]:
+    """An MCP client of a server whose create_sandbox uses the parametrized backend by default."""
+    async with Client(build_server(backend_settings)) as client:
+        yield client
+    if backend_name == "modal":
+        # Every conformance check creates a sandbox: none here means the backend never reached the fake.
+        assert fake_modal.CREATED, "the modal backend made no Sandbox.create call through tests.fake_modal"

@@ -43,8 +43,8 @@ from tests.conftest import fields_of, text_of
 pytestmark = pytest.mark.slow
 
 T = TypeVar("T")
-# Every tool of the server: the config's names, plus wait_cell, which no tool group names.
-EVERY_TOOL = set(KNOWN_TOOLS) | {"wait_cell", INTERFACE_TOOLS}
+# Every tool of the server.
+EVERY_TOOL = set(KNOWN_TOOLS) | {INTERFACE_TOOLS}
 
 
 @dataclass
@@ -164,8 +164,8 @@ def test_cell_tools_naming_another_session_are_refused(world: World) -> None:
                 for tool, arguments in calls if tool in shown for other in (world.b1, world.a2)]
 
     errors = world.reach(world.a1.mcp_config, probe)
-    errors += world.reach(world.bound(Scope(session_id=world.a1.session_id)), probe)  # wait_cell too
-    assert len(errors) == 2 * (len(calls) - 1) + 2 * len(calls)
+    errors += world.reach(world.bound(Scope(session_id=world.a1.session_id)), probe)
+    assert len(errors) == 4 * len(calls)
     for error in errors:
         assert f"this server is bound to session {world.a1.session_id}" in error and "out of its reach" in error
     untouched(world)

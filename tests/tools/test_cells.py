@@ -12,9 +12,13 @@ import mcp_types
 import nbformat
 import pytest
 from fastmcp import Client
+from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from nbclient import NotebookClient
 from PIL import Image
 
+from seer_mcp.errors import InvalidRequest, SeerError
+from seer_mcp.server.app import build_server
+from seer_mcp.settings import Settings
 from tests.conftest import fields_of, notebook_cells, open_session, output_of, status_of, text_of
 
 pytestmark = pytest.mark.slow
@@ -218,6 +222,38 @@ async def test_edit_cell_rejects_an_index_past_the_end(client: Client) -> None:
     result = await client.call_tool("edit_cell", {"cell_index": 7, "code": "a = 2"}, raise_on_error=False)
     assert result.is_error
     assert "out of range" in text_of(result)
+
+
+class _ToolErrorCauses(Middleware):
+    """Keeps the seer-mcp exception behind each failed tool call, which the client sees only as text."""
+
+    def __init__(self) -> None:
+        self.causes: list[BaseException] = []
+
+    async def on_call_tool(self, context: MiddlewareContext, call_next: CallNext) -> object:
+        try:
+            return await call_next(context)
+        except Exception as exc:
+            cause: BaseException | None = exc
+            while cause is not None and not isinstance(cause, SeerError):
+                cause = cause.__cause__ or cause.__context__
+            self.causes.append(cause or exc)
+            raise
+
+
+async def test_an_edit_cell_index_past_the_end_is_a_bad_request_not_a_missing_cell(settings: Settings) -> None:
+    # IndexError is a LookupError, which the agent answers as not_found; an index past the end is a wrong argument.
+    server = build_server(settings)
+    causes = _ToolErrorCauses()
+    server.add_middleware(causes)
+    async with Client(server) as client:
+        await open_session(client)
+        await client.call_tool("execute_code", {"code": "a = 1"})
+        result = await client.call_tool("edit_cell", {"cell_index": 3, "code": "a = 2"}, raise_on_error=False)
+    assert result.is_error
+    assert "cell_index 3 is out of range: the notebook has 1 cells" in text_of(result)
+    assert "not found" not in text_of(result).lower()
+    assert [type(cause) for cause in causes.causes] == [InvalidRequest]
 
 
 async def test_read_notebook_pages_through_cells_with_shortened_outputs(client: Client) -> None:
