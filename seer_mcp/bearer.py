@@ -2,7 +2,7 @@
 
 One check for every door that takes a token: the MCP endpoint of `serve --http`
 (`seer_mcp.server.auth`), the web UI (`seer_mcp.ui.auth`) and the sandbox agent
-(`seer_mcp.agent.app`). Comparisons are constant-time, over bytes, so a token
+(`seer_mcp.agent.auth`). Comparisons are constant-time, over bytes, so a token
 with non-ASCII characters is simply wrong, never an exception. The scheme of an
 `Authorization` value is read in any case (RFC 9110 §11.1), and nothing here
 decodes or copies more than the header's two halves: the agent runs it on every

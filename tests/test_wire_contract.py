@@ -1,6 +1,6 @@
 """The error contract across the process boundary: each kind the sandbox agent sends, the server reads.
 
-The agent turns an exception into a reply of one `ErrorKind` (`seer_mcp.agent.app._ERRORS`); the
+The agent turns an exception into a reply of one `ErrorKind` (`seer_mcp.agent.replies.ERRORS`); the
 server turns that kind into one of its exceptions (`seer_mcp.manager.agent_client._BY_KIND`). These
 tests hold the two tables to `seer_mcp.wire.ErrorKind`, and send real replies from one to the other.
 """
@@ -16,7 +16,7 @@ import pytest
 from pydantic import BaseModel
 
 from seer_mcp.agent import app as agent_app
-from seer_mcp.agent import files
+from seer_mcp.agent import files, replies
 from seer_mcp.agent.interface_worker import Worker
 from seer_mcp.agent.interfaces import InterfaceDeadError, InterfaceLoadError
 from seer_mcp.agent.kernels import KernelDeadError
@@ -41,20 +41,20 @@ _UNAVAILABLE = {ErrorKind.UNAUTHORIZED, ErrorKind.INTERNAL}
 
 def _server_error_for(exc: BaseException) -> SeerError:
     """What the server raises for the agent's reply to `exc`."""
-    reply = agent_app._error_response(exc)
+    reply = replies.error_response(exc)
     with pytest.raises(SeerError) as raised:
         _raise_for_error(reply.status_code, bytes(reply.body))
     return raised.value
 
 
 def test_the_agents_table_uses_only_error_kinds() -> None:
-    for raised, status, kind in agent_app._ERRORS:
+    for raised, status, kind in replies.ERRORS:
         assert isinstance(kind, ErrorKind), (raised, kind)
         assert 400 <= status < 500, (raised, status)
 
 
 def test_every_error_kind_is_one_the_agent_sends() -> None:
-    assert {kind for _, _, kind in agent_app._ERRORS} | _SENT_OUTSIDE_THE_TABLE == set(ErrorKind)
+    assert {kind for _, _, kind in replies.ERRORS} | _SENT_OUTSIDE_THE_TABLE == set(ErrorKind)
 
 
 def test_every_error_kind_maps_to_a_server_exception() -> None:
@@ -67,7 +67,7 @@ def test_unauthorized_and_internal_read_as_an_unavailable_sandbox() -> None:
 
 
 def test_each_kind_of_the_agents_table_is_a_specific_server_exception() -> None:
-    for raised, _, kind in agent_app._ERRORS:
+    for raised, _, kind in replies.ERRORS:
         assert _BY_KIND[kind] is not SandboxUnavailable, (raised, kind)
 
 
@@ -107,13 +107,13 @@ def test_an_agent_exception_reaches_the_server_as_its_own_exception(
 
 
 def test_an_index_past_the_end_is_a_bad_request_not_a_missing_thing() -> None:
-    reply = agent_app._error_response(IndexError("cell_index 7 is out of range"))
+    reply = replies.error_response(IndexError("cell_index 7 is out of range"))
     assert reply.status_code == 400
     assert AgentError.model_validate_json(bytes(reply.body)).error is ErrorKind.BAD_REQUEST
 
 
 def test_a_path_escape_is_refused_as_outside_the_sandbox() -> None:
-    reply = agent_app._error_response(files.PathOutsideSandbox("path '../x' is outside the sandbox"))
+    reply = replies.error_response(files.PathOutsideSandbox("path '../x' is outside the sandbox"))
     assert reply.status_code == 403
     assert AgentError.model_validate_json(bytes(reply.body)).error is ErrorKind.OUTSIDE_SANDBOX
 
@@ -129,7 +129,7 @@ def test_a_reply_that_is_not_json_reads_as_an_unavailable_sandbox() -> None:
 
 
 def test_an_error_event_in_a_cell_stream_carries_its_kind() -> None:
-    reply = agent_app._error_response(KernelDeadError("kernel died, state lost"))
+    reply = replies.error_response(KernelDeadError("kernel died, state lost"))
     event = json.dumps({"type": "error", **json.loads(bytes(reply.body))}).encode()
     with pytest.raises(KernelDead, match="kernel died"):
         _raise_for_error(500, event)

@@ -24,10 +24,11 @@ from pathlib import Path
 
 import uvicorn
 
-from seer_mcp.agent.app import AgentState, SandboxLayout, create_app
+from seer_mcp.agent.app import create_app
 from seer_mcp.agent.limits import SelfLimits
 from seer_mcp.agent.memory_guard import MemoryGuard, descendants, guard_name
 from seer_mcp.agent.processes import DirectProcesses, Launcher, Processes, SandboxProcess
+from seer_mcp.agent.state import AgentState, SandboxLayout
 from seer_mcp.isolation.plan import IsolationPlan
 
 TOKEN_ENV = "SEER_AGENT_TOKEN"

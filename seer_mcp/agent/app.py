@@ -1,4 +1,5 @@
-"""The sandbox agent's HTTP app: sessions, cells, shell and files, behind a token.
+"""The sandbox agent's HTTP app: its routes for sessions, cells, shell, files and interfaces, behind a token
+(`auth`); what they act on is `state.AgentState`, and a failure becomes a typed reply (`replies`).
 
 Cell execution runs in a task of its own, not in the request: if the server
 goes away mid-cell, the cell still finishes and is saved to the notebook.
@@ -11,39 +12,27 @@ import contextlib
 import json
 import logging
 import os
-import re
-import uuid
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, AsyncIterator, Callable
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from seer_mcp.agent import files
-from seer_mcp.agent.cell_runs import CellRun, CellRuns
-from seer_mcp.agent.interfaces import InterfaceDeadError, InterfaceLoadError, InterfaceRegistry
-from seer_mcp.agent.limits import SelfLimits
-from seer_mcp.agent.kernels import KernelDeadError, KernelSession, write_kernelspec
-from seer_mcp.agent.notebooks import NotebookFile
-from seer_mcp.agent.memory_guard import MemoryGuard
-from seer_mcp.agent.processes import DirectProcesses, Processes
+from seer_mcp.agent.auth import BearerAuth
+from seer_mcp.agent.cell_runs import CellRun
+from seer_mcp.agent.kernels import KernelDeadError, KernelSession
+from seer_mcp.agent.replies import error_response
 from seer_mcp.agent.shell import run_command
 from seer_mcp.agent.shell_session import ShellSession
-from seer_mcp.bearer import presented_token, token_matches
-from seer_mcp.limits import SESSION_SETUP_TIMEOUT_S
+from seer_mcp.agent.state import AgentState, SandboxLayout
 from seer_mcp.wire import (
-    KERNEL_CONNECTIONS_DIR,
-    KERNEL_SOCKETS_DIR,
-    AgentError,
     AgentHealth,
     CellResult,
     EditCellRequest,
-    ErrorKind,
     ExecRequest,
     ExecuteRequest,
     InterfaceCallRequest,
@@ -57,6 +46,8 @@ from seer_mcp.wire import (
     WriteFileRequest,
 )
 
+__all__ = ["AgentState", "SandboxLayout", "create_app"]
+
 log = logging.getLogger(__name__)
 
 DEFAULT_CELL_TIMEOUT_S = 600.0
@@ -64,298 +55,12 @@ DEFAULT_CELL_TIMEOUT_S = 600.0
 QUICK_REPLY_S = 0.25
 
 
-@dataclass
-class SandboxLayout:
-    """Where things live inside one sandbox's root directory."""
-
-    root: Path
-    runtime: Path  # sockets and connection files; kept short for AF_UNIX limits
-    workspace_dir: Path | None = None  # elsewhere than ROOT/workspace, e.g. /workspace on Modal
-
-    @property
-    def workspace(self) -> Path:
-        return self.workspace_dir or self.root / "workspace"
-
-    @property
-    def notebooks(self) -> Path:
-        return self.workspace / "notebooks"
-
-    @property
-    def logs(self) -> Path:
-        return self.root / "logs"
-
-    @property
-    def kernelspecs(self) -> Path:
-        return self.root / "kernelspecs"
-
-    @property
-    def kernel_runtime(self) -> Path:
-        """Kernels' IPC sockets: with `kernel_connections`, the only part of the runtime dir a sandbox sees."""
-        return self.runtime / KERNEL_SOCKETS_DIR
-
-    @property
-    def kernel_connections(self) -> Path:
-        """Kernels' connection files: shown to the sandbox read-only, so it cannot swap one for a link
-        that the agent would then write through."""
-        return self.runtime / KERNEL_CONNECTIONS_DIR
-
-    @property
-    def shells(self) -> Path:
-        return self.root / "shells"
-
-    def create(self) -> None:
-        for path in (self.workspace, self.notebooks, self.logs, self.kernelspecs, self.runtime, self.kernel_runtime,
-                     self.kernel_connections, self.shells):
-            path.mkdir(parents=True, exist_ok=True)
-        self.runtime.chmod(0o700)
-
-
-class AgentState:
-    """Everything one sandbox agent holds: its sessions, by id."""
-
-    def __init__(self, layout: SandboxLayout, kernel_env: dict[str, str], mirror_dir: Path | None,
-                 processes: Processes | None = None, memory_guard: MemoryGuard | None = None) -> None:
-        self.layout = layout
-        self.memory_guard = memory_guard
-        self.processes: Processes = processes or DirectProcesses()
-        self.kernel_env = kernel_env
-        self.mirror_dir = mirror_dir
-        self.sessions: dict[str, KernelSession | ShellSession] = {}
-        self._cells: set[asyncio.Task[Any]] = set()
-        self.runs = CellRuns()
-        self.limits: SelfLimits | None = None  # the sandbox's own idle timeout and lifetime, when it has them
-        self._spare: asyncio.Task[KernelSession] | None = None
-        self.interfaces = InterfaceRegistry(layout.workspace, layout.logs, kernel_env, self.processes)
-        write_kernelspec(layout.kernelspecs)
-
-    def info(self, session: KernelSession | ShellSession) -> SessionInfo:
-        if isinstance(session, ShellSession):
-            return session.info(self.layout.workspace)
-        assert session.notebook is not None
-        mirror = session.notebook.mirror_path
-        return SessionInfo(session_id=session.session_id, name=session.name,
-                           notebook_path=str(session.notebook.path.relative_to(self.layout.workspace)),
-                           mirror_path=str(mirror) if mirror else None, kernel_status=session.status)
-
-    def session(self, session_id: str) -> KernelSession | ShellSession:
-        try:
-            return self.sessions[session_id]
-        except KeyError:
-            raise LookupError(f"no session {session_id!r} in this sandbox") from None
-
-    def notebook_session(self, session_id: str) -> KernelSession:
-        session = self.session(session_id)
-        if isinstance(session, ShellSession):
-            raise ValueError(f"session {session_id!r} is a shell (cli) session: it runs commands with execute_code "
-                             "and keeps a transcript, not notebook cells")
-        return session
-
-    def _free_name(self, name: str, suffix: str) -> str:
-        filename = f"{name}{suffix}"
-        counter = 2
-        while (self.layout.notebooks / filename).exists():
-            filename = f"{name}-{counter}{suffix}"
-            counter += 1
-        return filename
-
-    async def start_session(self, request: StartSessionRequest) -> SessionInfo:
-        session_id = request.session_id or f"ses-{uuid.uuid4().hex[:12]}"
-        if session_id in self.sessions:
-            raise ValueError(f"session {session_id!r} already exists")
-        if request.kind == "cli":
-            return self._start_shell(session_id, request)
-        name = _safe_name(request.name or "notebook")
-        filename = self._free_name(name, ".ipynb")
-        mirror = self.mirror_dir / filename if self.mirror_dir else None
-        # Created before the first await, so a concurrent start_session sees the name as taken.
-        notebook = NotebookFile(self.layout.notebooks / filename, mirror, workspace=self.layout.workspace)
-        try:
-            kernel = await self._take_kernel()
-        except BaseException:
-            notebook.remove()
-            raise
-        kernel.bind(session_id, request.name or name, notebook)
-        init_output = ""
-        try:
-            if request.model_code and request.show_model_code:
-                result = await kernel.execute(request.model_code, SESSION_SETUP_TIMEOUT_S)
-                if result.status != "ok":
-                    raise ValueError(f"loading the models failed ({result.status}): "
-                                     f"{result.error.ename + ': ' + result.error.evalue if result.error else result.message}")
-            elif request.model_code:
-                await kernel.run_hidden(request.model_code, SESSION_SETUP_TIMEOUT_S)
-            if request.init_code:
-                await kernel.run_hidden(request.init_code, SESSION_SETUP_TIMEOUT_S)
-            if request.info_code:
-                init_output = await kernel.run_hidden(request.info_code, SESSION_SETUP_TIMEOUT_S)
-        except BaseException:
-            await kernel.shutdown()
-            notebook.remove()
-            raise
-        self.sessions[session_id] = kernel
-        info = self.info(kernel)
-        info.init_output = init_output
-        return info
-
-    def _start_shell(self, session_id: str, request: StartSessionRequest) -> SessionInfo:
-        name = _safe_name(request.name or "shell")
-        filename = self._free_name(name, ".transcript.txt")
-        shell = ShellSession(session_id, request.name or name, self.layout.workspace, self.kernel_env,
-                             self.layout.shells / session_id, self.layout.notebooks / filename,
-                             self.mirror_dir / filename if self.mirror_dir else None, self.processes)
-        shell.start()
-        self.sessions[session_id] = shell
-        return self.info(shell)
-
-    def prewarm(self) -> None:
-        """Start a spare kernel now, so the first session does not wait for one."""
-        if self._spare is None:
-            self._spare = asyncio.create_task(self._new_kernel())
-
-    async def _new_kernel(self) -> KernelSession:
-        kernel_id = uuid.uuid4().hex[:10]
-        kernel = KernelSession(kernel_id, kernelspec_dir=self.layout.kernelspecs, runtime_dir=self.layout.kernel_runtime,
-                               connection_dir=self.layout.kernel_connections,
-                               cwd=self.layout.workspace, env=self.kernel_env,
-                               log_path=self.layout.logs / f"kernel-{kernel_id}.log", processes=self.processes)
-        kernel.memory_guard = self.memory_guard
-        await kernel.start()
-        await kernel.warm_up()
-        return kernel
-
-    async def _take_kernel(self) -> KernelSession:
-        spare, self._spare = self._spare, None
-        if spare is not None:
-            try:
-                kernel = await spare
-                if not kernel.dead:
-                    return kernel
-                await kernel.shutdown()
-            except Exception:
-                log.warning("the spare kernel failed to start; starting another", exc_info=True)
-        return await self._new_kernel()
-
-    async def end_session(self, session_id: str) -> None:
-        session = self.session(session_id)
-        del self.sessions[session_id]
-        self.runs.forget(session_id)
-        await session.shutdown()
-
-    def run_cell(self, coro: Any) -> asyncio.Task[Any]:
-        task = asyncio.create_task(coro)
-        self._cells.add(task)
-        task.add_done_callback(self._cell_done)
-        return task
-
-    def _cell_done(self, task: asyncio.Task[Any]) -> None:
-        self._cells.discard(task)
-        if self.limits is not None:
-            self.limits.touch()  # a cell that ends with nobody waiting is activity too
-
-    def cells_running(self) -> bool:
-        return bool(self._cells)
-
-    async def shutdown(self) -> None:
-        spare, self._spare = self._spare, None
-        if spare is not None:  # let it finish starting: a half-started kernel is harder to stop
-            with contextlib.suppress(Exception):
-                await (await spare).shutdown()
-        await asyncio.gather(*(s.shutdown() for s in self.sessions.values()), self.interfaces.stop_all(),
-                             return_exceptions=True)
-        self.sessions.clear()
-
-    def kernel_pids(self) -> list[int]:
-        return [pid for s in self.sessions.values()
-                if isinstance(s, KernelSession) and (pid := s.kernel_pid) is not None]
-
-
-def _safe_name(name: str) -> str:
-    cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.")
-    return cleaned[:64] or "session"
-
-
-_INTERFACE_CALL = re.compile(r"^/interfaces/([A-Za-z_][A-Za-z0-9_]*)/call/[^/]+$")
-
-
-class BearerAuth:
-    """Rejects every request that lacks the sandbox's token.
-
-    An interface's own token opens that interface's call endpoint and nothing
-    else: it is what a generated client library carries.
-    """
-
-    def __init__(self, app: ASGIApp, token: str, agent: "AgentState") -> None:
-        self.app = app
-        self.token = token.encode()
-        self.interfaces = agent.interfaces
-        self.agent = agent
-
-    def _allows(self, path: str, authorization: bytes | None) -> bool:
-        given = presented_token(authorization)
-        if given is None:
-            return False
-        if token_matches(given, self.token):
-            return True
-        match = _INTERFACE_CALL.match(path)
-        return bool(match and self.interfaces.token_allows(match.group(1), given))
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            if not self._allows(scope["path"], dict(scope["headers"]).get(b"authorization")):
-                refusal = _error_reply(401, ErrorKind.UNAUTHORIZED, "missing or wrong sandbox token")
-                await refusal(scope, receive, send)
-                return
-            limits = self.agent.limits
-            if limits is not None and not _PASSIVE.match(scope["path"]):
-                limits.begin()
-                try:
-                    await self.app(scope, receive, send)
-                finally:
-                    limits.end()
-                return
-        await self.app(scope, receive, send)
-
-
-# Requests that only look, and so do not keep a sandbox from its idle limit.
-_PASSIVE = re.compile(r"^/(health|sessions/[^/]+/notebook\.ipynb)$")
-
-
-# Each exception the handlers let out, as (status, kind); the first match wins, so a subclass comes before its base.
-_ERRORS: list[tuple[type[BaseException], int, ErrorKind]] = [
-    (InterfaceLoadError, 422, ErrorKind.INTERFACE_LOAD_FAILED),
-    (InterfaceDeadError, 409, ErrorKind.INTERFACE_DEAD),
-    (files.PathOutsideSandbox, 403, ErrorKind.OUTSIDE_SANDBOX),  # a ValueError
-    (IndexError, 400, ErrorKind.BAD_REQUEST),  # a LookupError: an index past the end is a wrong argument
-    (LookupError, 404, ErrorKind.NOT_FOUND),
-    (FileNotFoundError, 404, ErrorKind.NOT_FOUND),  # an OSError
-    (KernelDeadError, 409, ErrorKind.KERNEL_DEAD),
-    (ValueError, 400, ErrorKind.BAD_REQUEST),
-    (OSError, 400, ErrorKind.BAD_REQUEST),
-]
-
-
-def _error_response(exc: BaseException) -> JSONResponse:
-    if isinstance(exc, ValidationError):
-        detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        return _error_reply(422, ErrorKind.BAD_REQUEST, detail)
-    for raised, status, kind in _ERRORS:
-        if isinstance(exc, raised):
-            message = exc.args[0] if len(exc.args) == 1 and isinstance(exc.args[0], str) else str(exc)
-            return _error_reply(status, kind, message)
-    log.exception("unexpected agent error", exc_info=exc)
-    return _error_reply(500, ErrorKind.INTERNAL, f"{type(exc).__name__}: {exc}")
-
-
-def _error_reply(status: int, kind: ErrorKind, message: str) -> JSONResponse:
-    return JSONResponse(AgentError(error=kind, message=message).model_dump(mode="json"), status_code=status)
-
-
 def _handler(fn: Callable[[Request, AgentState], Any]) -> Callable[[Request], Any]:
     async def endpoint(request: Request) -> Response:
         try:
             result = await fn(request, request.app.state.agent)
         except Exception as exc:  # every failure becomes a typed reply, never a dropped connection
-            return _error_response(exc)
+            return error_response(exc)
         if isinstance(result, Response):
             return result
         if isinstance(result, BaseModel):
@@ -421,7 +126,7 @@ async def _cell_reply(agent: AgentState, session_id: str, run: CellRun, wait: fl
         try:
             return line(run.finished())
         except Exception as exc:
-            return json.dumps({"type": "error", **json.loads(_error_response(exc).body)})
+            return json.dumps({"type": "error", **json.loads(error_response(exc).body)})
 
     async def lines() -> AsyncIterator[bytes]:
         deadline = None if wait is None else asyncio.get_running_loop().time() + wait
@@ -454,7 +159,7 @@ async def _cell_reply(agent: AgentState, session_id: str, run: CellRun, wait: fl
         return StreamingResponse(lines(), media_type="application/x-ndjson")
     error = run.task.exception()
     if error is not None:
-        return _error_response(error)
+        return error_response(error)
     return Response(line(run.finished()), media_type="application/json")
 
 

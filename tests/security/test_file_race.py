@@ -25,9 +25,10 @@ import httpx
 import pytest
 
 from seer_mcp.agent import files
-from seer_mcp.agent.app import AgentState, SandboxLayout, create_app
+from seer_mcp.agent.app import create_app
 from seer_mcp.agent.notebooks import NotebookFile
 from seer_mcp.agent.shell_session import ShellSession
+from seer_mcp.agent.state import AgentState, SandboxLayout
 
 SECRET = "TOP-SECRET agent credentials"
 HARMLESS = "harmless workspace file"
