@@ -42,7 +42,13 @@ class Settings(BaseSettings):
                             description="SQLite state, sandbox directories, the HTTP token.")
     outputs_dir: Path = Field(default=Path("seer-outputs"),
                               description="Mirrored notebooks and transcripts, one folder per sandbox.")
-    default_backend: str = Field(default="local", description="Backend used when create_sandbox names none.")
+    default_backend: str = Field(default="local", description="Backend used when create_sandbox names none "
+                                                              "(a spec that asks for a GPU it cannot give goes "
+                                                              "to 'modal').")
+    local_secrets: dict[str, list[str]] = Field(
+        default_factory=lambda: {"huggingface-secret": ["HF_TOKEN"]},
+        description="What a Modal secret's name means on the local backend: the environment variables it "
+                    "stands for (JSON object). A name not listed is one variable of that name.")
     output_budget: int = Field(default=10_000, ge=200,
                                description="Characters of cell or command output shown to the agent (head + tail).")
     image_max_px: int = Field(default=1024, ge=16,

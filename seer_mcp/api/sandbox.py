@@ -8,6 +8,7 @@ block the caller's loop. `await sandbox.start()` also works.
 
 from __future__ import annotations
 
+import ast
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,30 @@ class Snapshot:
     snapshot_id: str
     name: str | None
     sandbox_id: str
+
+
+# Names Seer's sandboxes had imported for `exec_python`, and the import each stands for.
+_IMPLICIT_IMPORTS = {"torch": "import torch", "np": "import numpy as np", "transformers": "import transformers"}
+
+
+def with_implicit_imports(code: str) -> str:
+    """`code` preceded by the imports of the `_IMPLICIT_IMPORTS` names it reads but never binds itself."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return code  # Python says what is wrong with it
+    read, bound = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (read if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound.update((alias.asname or alias.name).partition(".")[0] for alias in node.names)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+    needed = [_IMPLICIT_IMPORTS[name] for name in _IMPLICIT_IMPORTS if name in read - bound]
+    return "\n".join([*needed, code]) if needed else code
 
 
 class _Awaitable:
@@ -180,11 +205,15 @@ class Sandbox(_Awaitable):
         return output
 
     def exec_python(self, code: str, timeout: float = 600, check: bool = False) -> str:
-        """Runs Python code in a fresh interpreter in the sandbox (not a notebook kernel)."""
-        return self.exec(f"python -c {shlex.quote(code)}", timeout, check)
+        """Runs Python code in a fresh interpreter in the sandbox (not a notebook kernel).
+
+        As in Seer, `torch`, `np` and `transformers` may be used without importing them: a module the
+        code uses but never binds is imported first (`exec_python("print(torch.cuda.is_available())")`).
+        """
+        return self.exec(f"python -c {shlex.quote(with_implicit_imports(code))}", timeout, check)
 
     async def aexec_python(self, code: str, timeout: float = 600, check: bool = False) -> str:
-        return await self.aexec(f"python -c {shlex.quote(code)}", timeout, check)
+        return await self.aexec(f"python -c {shlex.quote(with_implicit_imports(code))}", timeout, check)
 
     def write_file(self, path: str, content: str) -> None:
         self.runtime.run(self.runtime.manager.write_file(self.sandbox_id, workspace_relative(path), content))
@@ -213,11 +242,21 @@ class Sandbox(_Awaitable):
     @classmethod
     def from_snapshot(cls, snapshot: Snapshot | str, config: SandboxConfig | None = None,
                       runtime: Runtime | None = None) -> "Sandbox":
-        """A sandbox to `.start()` from a snapshot: its files, with the snapshot's spec.
+        """A running sandbox started from a snapshot: its files, with the snapshot's spec (as in Seer;
+        a later `.start()` does nothing).
 
         `config` is kept for reference (`sandbox.config`); the sandbox is rebuilt from what the
         snapshot recorded, so it matches the sandbox the snapshot was taken of.
         """
+        return cls._restoring(snapshot, config, runtime).start()
+
+    @classmethod
+    async def afrom_snapshot(cls, snapshot: Snapshot | str, config: SandboxConfig | None = None,
+                             runtime: Runtime | None = None) -> "Sandbox":
+        return await cls._restoring(snapshot, config, runtime).astart()
+
+    @classmethod
+    def _restoring(cls, snapshot: Snapshot | str, config: SandboxConfig | None, runtime: Runtime | None) -> "Sandbox":
         sandbox = cls(config, runtime)
         sandbox._restore = snapshot.snapshot_id if isinstance(snapshot, Snapshot) else snapshot
         return sandbox

@@ -182,8 +182,19 @@ async def _notebook_session(runtime: Runtime, sandbox: Sandbox, workspace: Works
         jupyter_url=sandbox.jupyter_url, **extra)
 
 
-def create_cli_session(sandbox: Sandbox, workspace: Workspace | None = None, name: str = "cli") -> CLISession:
-    """A persistent shell in the sandbox; its mcp_config runs commands there."""
+def create_cli_session(sandbox: Sandbox | Workspace, workspace: Workspace | str | Path | None = None,
+                       name: str = "cli") -> CLISession | LocalSession:
+    """A persistent shell in the sandbox; its mcp_config runs commands there.
+
+    Seer's Core Concepts also write `create_cli_session(workspace, workspace_dir)`: an agent that works
+    with its own shell in a folder on this machine. Given a `Workspace` first, that is what this makes
+    (`create_local_session(workspace, workspace_dir, name)`).
+    """
+    if isinstance(sandbox, Workspace):
+        folder = workspace if isinstance(workspace, (str, Path)) else "./workspace"
+        return create_local_session(sandbox, folder, name)
+    if workspace is not None and not isinstance(workspace, Workspace):
+        raise TypeError(f"create_cli_session(sandbox, workspace): workspace must be a Workspace, not {workspace!r}")
     runtime = sandbox.runtime
     return runtime.run(_cli_session(runtime, sandbox, workspace, name))
 
@@ -200,10 +211,17 @@ async def _cli_session(runtime: Runtime, sandbox: Sandbox, workspace: Workspace 
 
 
 def create_local_notebook_session(workspace: Workspace | None = None, name: str = "notebook",
-                                  output_dir: str | Path = "./outputs") -> NotebookSession:
-    """A notebook on this machine (a local sandbox, no account); the notebook is copied into `output_dir`."""
+                                  output_dir: str | Path = "./outputs", python_packages: list[str] | None = None,
+                                  secrets: list[str] | None = None, env: dict[str, str] | None = None,
+                                  ) -> NotebookSession:
+    """A notebook on this machine (a local sandbox, no account); the notebook is copied into `output_dir`.
+
+    `python_packages` are pip-installed for this sandbox only (Seer's Kimi example needs `openai`);
+    `secrets` and `env` reach its kernel's environment as a `SandboxConfig`'s do.
+    """
     runtime = default_runtime()
-    sandbox = Sandbox(SandboxConfig(backend="local"), runtime)
+    sandbox = Sandbox(SandboxConfig(backend="local", python_packages=python_packages or [], secrets=secrets or [],
+                                    env=env or {}), runtime)
     return runtime.run(_local_notebook(runtime, sandbox, workspace, name, Path(output_dir)))
 
 

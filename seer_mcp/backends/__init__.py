@@ -12,7 +12,7 @@ from seer_mcp.backends.base import Backend, BackendCapabilities
 from seer_mcp.errors import BackendNotFound
 from seer_mcp.settings import Settings
 
-__all__ = ["GROUP", "available_backends", "backend_capabilities", "backend_class", "load_backend"]
+__all__ = ["GROUP", "available_backends", "backend_capabilities", "backend_class", "choose_backend", "load_backend"]
 
 GROUP = "seer_mcp.backends"
 
@@ -45,6 +45,22 @@ def backend_class(name: str) -> type[Backend]:
 def backend_capabilities(name: str) -> BackendCapabilities:
     """What the backend registered under `name` declares it can do (see `BackendCapabilities`)."""
     return backend_class(name).capabilities
+
+
+def choose_backend(named: str | None, gpu: str | None, default: str) -> str:
+    """Where a spec runs: the backend it names; else `default`, unless it asks for a GPU that `default` cannot
+    give, and then the first registered backend that gives GPUs (Modal), as a Seer script that says
+    `gpu="A100"` expects. Without one, `default`, which then refuses the GPU and says why."""
+    if named:
+        return named
+    if gpu and not backend_capabilities(default).gpus:
+        for name in available_backends():
+            try:
+                if backend_capabilities(name).gpus:
+                    return name
+            except BackendNotFound:
+                continue
+    return default
 
 
 def load_backend(name: str, settings: Settings) -> Backend:

@@ -86,7 +86,7 @@ class LocalBackend(Backend):
                 "devices as they are. Leave gpu unset, or use backend='modal' for a GPU sandbox.")
         check_host_fits(request.spec)
         isolation = self._isolation(request)
-        secrets = secret_values(request.spec.secrets)
+        secrets = secret_values(request.spec.secrets, self.settings.local_secrets)
         root = self.settings.sandboxes_dir / request.sandbox_id
         root.mkdir(parents=True, exist_ok=True)
         root.chmod(0o700)

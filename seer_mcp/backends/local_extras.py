@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import sys
 from collections.abc import Sequence
@@ -16,6 +17,8 @@ from pathlib import Path
 
 from seer_mcp.errors import InvalidRequest, SandboxStartError
 from seer_mcp.spec import RepoSpec, SandboxSpec
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def check_host_fits(spec: SandboxSpec) -> None:
@@ -44,18 +47,28 @@ def missing_system_packages(packages: list[str]) -> list[str]:
     return missing
 
 
-def secret_values(names: list[str]) -> dict[str, str]:
-    """Each named secret's value from this server's environment or its .env; all of them, or an error."""
+def secret_values(names: list[str], modal_names: dict[str, list[str]] | None = None) -> dict[str, str]:
+    """Each named secret's value from this server's environment or its .env; all of them, or an error.
+
+    A Modal secret's name (`huggingface-secret`, as Seer's examples give it) stands for the variables
+    `modal_names` lists for it (`Settings.local_secrets`); any other name is one variable.
+    """
     from dotenv import dotenv_values
 
     local = {k: v for k, v in dotenv_values(Path(".env")).items() if v is not None} if Path(".env").is_file() else {}
     found, missing = {}, []
     for name in names:
-        value = os.environ.get(name) or local.get(name)
-        if value:
-            found[name] = value
-        else:
-            missing.append(name)
+        variables = (modal_names or {}).get(name, [name])
+        if not variables or not all(_ENV_NAME.fullmatch(v) for v in variables):
+            raise InvalidRequest(f"secret {name!r} names a Modal secret, which a local sandbox cannot read; map it to "
+                                 f"the environment variables it holds with SEER_LOCAL_SECRETS='{{\"{name}\": "
+                                 "[\"VAR\"]}', or use backend='modal'")
+        for variable in variables:
+            value = os.environ.get(variable) or local.get(variable)
+            if value:
+                found[variable] = value
+            else:
+                missing.append(variable if variable == name else f"{variable} (of {name})")
     if missing:
         raise InvalidRequest(f"secrets {missing} are not set in this server's environment or .env; set them there "
                              "(a local sandbox takes secrets from the server's environment)")
