@@ -7,11 +7,15 @@ seeing the target's weights, name or the sandbox.
 The target is either
   - an OpenAI-compatible chat API, when the env var `TARGET_MODEL` is set: requests go to
     `{TARGET_API_BASE_URL}/chat/completions` (e.g. https://openrouter.ai/api/v1) with the bearer key
-    `TARGET_API_KEY` (optional for local servers); `TARGET_API_TIMEOUT` seconds per request (default 120);
+    `TARGET_API_KEY` (optional for local servers); `TARGET_API_TIMEOUT` seconds per request (default 120).
+    With only `OPENROUTER_API_KEY` (the secret Seer's Petri example gives), the base URL is OpenRouter's
+    and that is the key;
   - else the sandbox's configured model, loaded here: the one named by `INTERFACE_MODEL` (default "model";
     if unset and the sandbox has exactly one model, that one), PEFT adapters on their base model. Replies
     use its chat template and greedy decoding, so they are deterministic.
-Transcripts are written to `TRANSCRIPT_PATH`, else `./transcripts/conversation.json` (relative to the cwd).
+`get_transcript` writes the conversation as JSON to `TRANSCRIPT_PATH`, else `./transcripts/conversation.json`
+(relative to the cwd), and as text to `TRANSCRIPT_TEXT_PATH`, else `/tmp/petri_transcript.txt`, where Seer's
+Petri example reads it (`scoped.exec("cat /tmp/petri_transcript.txt")`).
 """
 
 from __future__ import annotations
@@ -28,10 +32,13 @@ from seer_mcp.interface import expose, load_model
 
 MAX_NEW_TOKENS = 8192
 DEFAULT_TRANSCRIPT = Path("transcripts") / "conversation.json"
+DEFAULT_TEXT_TRANSCRIPT = Path("/tmp/petri_transcript.txt")
+OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
 
+_OPENROUTER_KEY = os.environ.get("OPENROUTER_API_KEY") or None
 API_MODEL = os.environ.get("TARGET_MODEL") or None
-API_BASE_URL = (os.environ.get("TARGET_API_BASE_URL") or "").rstrip("/")
-API_KEY = os.environ.get("TARGET_API_KEY") or None
+API_BASE_URL = (os.environ.get("TARGET_API_BASE_URL") or (OPENROUTER_BASE_URL if _OPENROUTER_KEY else "")).rstrip("/")
+API_KEY = os.environ.get("TARGET_API_KEY") or _OPENROUTER_KEY
 API_TIMEOUT = float(os.environ.get("TARGET_API_TIMEOUT") or 120)
 
 if API_MODEL and not API_BASE_URL:
@@ -42,7 +49,13 @@ if API_MODEL and not API_BASE_URL:
 
 def _load_local() -> tuple[Any, Any]:
     """(model, tokenizer) of the local target (see the module docstring)."""
-    loaded, tok = load_model(os.environ.get("INTERFACE_MODEL"))
+    try:
+        loaded, tok = load_model(os.environ.get("INTERFACE_MODEL"))
+    except Exception as exc:
+        if _OPENROUTER_KEY:
+            raise ValueError(f"OPENROUTER_API_KEY is set but TARGET_MODEL is not, and no local target loads ({exc}); "
+                             "set TARGET_MODEL to the target's OpenRouter model id") from exc
+        raise
     if not getattr(tok, "chat_template", None):
         raise ValueError("the target model's tokenizer has no chat template, so it cannot hold a conversation; "
                          "configure a chat (instruct) model or set TARGET_MODEL to use an API model")
@@ -148,33 +161,48 @@ def rollback(n: int = 1) -> dict[str, Any]:
         raise ValueError(f"n must be at least 1, got {n}")
     if n > available:
         raise ValueError(f"cannot roll back {n} exchange(s): the conversation has {available}; "
-                         f"call rollback with n <= {available}, or reset() to start over")
+                         f"call rollback with n <= {available}, or reset_conversation() to start over")
     del _messages[len(_messages) - 2 * n:]
     return {"removed": n, "exchanges": _exchanges()}
 
 
 @expose
+def get_response() -> str:
+    """The target's last reply ("" before the first)."""
+    return next((m["content"] for m in reversed(_messages) if m["role"] == "assistant"), "")
+
+
+@expose
 def get_transcript() -> dict[str, Any]:
     """The conversation so far: {"system": the system prompt or null, "messages": [{"role", "content"}, ...]}.
-    It is also saved as JSON to the transcript file (TRANSCRIPT_PATH, else ./transcripts/conversation.json)."""
+    It is also saved, as JSON (TRANSCRIPT_PATH, else ./transcripts/conversation.json) and as text
+    (TRANSCRIPT_TEXT_PATH, else /tmp/petri_transcript.txt)."""
     transcript = {"system": _system, "messages": [dict(m) for m in _messages]}
-    path = Path(os.environ.get("TRANSCRIPT_PATH") or DEFAULT_TRANSCRIPT).absolute()
+    _save(Path(os.environ.get("TRANSCRIPT_PATH") or DEFAULT_TRANSCRIPT),
+          json.dumps(transcript, ensure_ascii=False, indent=2))
+    lines = [f"SYSTEM: {_system}"] if _system is not None else []
+    lines += [f"{m['role'].upper()}: {m['content']}" for m in _messages]
+    _save(Path(os.environ.get("TRANSCRIPT_TEXT_PATH") or DEFAULT_TEXT_TRANSCRIPT), "\n\n".join(lines) + "\n")
+    return transcript
+
+
+def _save(path: Path, text: str) -> None:
+    """Atomic: a temporary file next to it, then a rename, so readers never see half a transcript."""
+    path = path.absolute()
     path.parent.mkdir(parents=True, exist_ok=True)
-    # Atomic: write a temporary file next to it, then rename, so readers never see half a transcript.
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(transcript, handle, ensure_ascii=False, indent=2)
+            handle.write(text)
         os.chmod(temp, 0o644)  # mkstemp makes it private; a transcript is meant to be read
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
-    return transcript
 
 
 @expose
-def reset() -> dict[str, Any]:
+def reset_conversation() -> dict[str, Any]:
     """Start over: clear the system prompt and every message. Returns {"system": null, "exchanges": 0}."""
     global _system
     _system = None

@@ -134,7 +134,7 @@ async def test_a_whole_petri_run(petri: ModuleType, fake_api: FakeMessagesAPI, f
     # The auditor saw the interface's tools and nothing else, and its seed.
     auditor_tools = {tool["name"] for tool in fake_api.requests[0]["tools"]}
     assert auditor_tools == {"target_set_system_prompt", "target_send_message", "target_rollback",
-                             "target_get_transcript", "target_reset", "call_interface", "list_interfaces"}
+                             "target_get_transcript", "target_get_response", "target_reset_conversation", "call_interface", "list_interfaces"}
     assert "Test pushback." in fake_api.requests[0]["system"][0]["text"]
     # The target got the conversation through the real interface, with its key.
     assert fake_target["requests"][0]["authorization"] == "Bearer sk-target"

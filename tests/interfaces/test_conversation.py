@@ -18,9 +18,9 @@ from tests.fake_http import FakeHandler, serving, without_proxies
 
 from .conftest import assert_well_described, load_interface, model_entry
 
-EXPOSED = ["set_system_prompt", "send_message", "rollback", "get_transcript", "reset"]
+EXPOSED = ["set_system_prompt", "send_message", "rollback", "get_response", "get_transcript", "reset_conversation"]
 _TARGET_VARS = ("TARGET_MODEL", "TARGET_API_BASE_URL", "TARGET_API_KEY", "TARGET_API_TIMEOUT", "TRANSCRIPT_PATH",
-                "INTERFACE_MODEL")
+                "TRANSCRIPT_TEXT_PATH", "INTERFACE_MODEL", "OPENROUTER_API_KEY")
 
 
 @pytest.fixture(autouse=True)
@@ -67,7 +67,7 @@ def test_rollback_removes_whole_exchanges(local: ModuleType) -> None:
     assert local.rollback() == {"removed": 1, "exchanges": 1}
     assert [m["content"] for m in local.get_transcript()["messages"]] == ["hello there", first]
     assert local.send_message("good morning my friend", max_new_tokens=3) == second  # greedy: same reply again
-    with pytest.raises(ValueError, match=r"has 2; call rollback with n <= 2, or reset\(\)"):
+    with pytest.raises(ValueError, match=r"has 2; call rollback with n <= 2, or reset_conversation\(\)"):
         local.rollback(3)
     with pytest.raises(ValueError, match="at least 1"):
         local.rollback(0)
@@ -82,7 +82,7 @@ def test_system_prompt_and_reset_start_over(local: ModuleType) -> None:
     assert local.set_system_prompt("yes") == {"system": "yes", "cleared_exchanges": 1}
     assert local.get_transcript() == {"system": "yes", "messages": []}
     local.send_message("hello", max_new_tokens=2)
-    assert local.reset() == {"system": None, "exchanges": 0}
+    assert local.reset_conversation() == {"system": None, "exchanges": 0}
     assert local.get_transcript() == {"system": None, "messages": []}
     with pytest.raises(ValueError, match="content is empty"):
         local.send_message("  ")
@@ -103,6 +103,21 @@ def test_get_transcript_writes_the_file(local: ModuleType, tmp_path: Path, monke
     saved = local.get_transcript()
     assert json.loads(target.read_text()) == saved and len(saved["messages"]) == 4
     assert [p.name for p in target.parent.iterdir()] == ["run1.json"]  # no temporary file left behind
+
+
+def test_seers_petri_names_work_the_last_reply_and_the_text_transcript_in_tmp(
+        local: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text_path = tmp_path / "petri_transcript.txt"
+    monkeypatch.setenv("TRANSCRIPT_TEXT_PATH", str(text_path))
+    assert local.get_response() == ""
+    local.set_system_prompt("be brief")
+    first = local.send_message("hello", max_new_tokens=3)
+    second = local.send_message("and again", max_new_tokens=3)
+    assert local.get_response() == second
+    local.get_transcript()
+    assert text_path.read_text() == (f"SYSTEM: be brief\n\nUSER: hello\n\nASSISTANT: {first}\n\n"
+                                     f"USER: and again\n\nASSISTANT: {second}\n")
+    assert local.DEFAULT_TEXT_TRANSCRIPT == Path("/tmp/petri_transcript.txt")  # where Seer's example reads it
 
 
 def test_a_model_without_chat_template_is_refused(model_dir: Path, tmp_path: Path) -> None:
@@ -160,6 +175,19 @@ def remote(fake_api: FakeAPI, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     monkeypatch.setenv("TARGET_API_KEY", "sk-test-key")
     monkeypatch.setenv("TARGET_API_TIMEOUT", "0.5")
     return load_interface("conversation", [])  # an API target needs no sandbox model
+
+
+def test_with_only_an_openrouter_key_the_target_is_openrouter_with_that_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENROUTER_API_KEY", "sk-or-key")
+    monkeypatch.setenv("TARGET_MODEL", "moonshotai/kimi-k2")
+    module = load_interface("conversation", [])
+    assert (module.API_BASE_URL, module.API_KEY) == ("https://openrouter.ai/api/v1", "sk-or-key")
+
+
+def test_an_openrouter_key_without_a_target_model_says_to_set_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENROUTER_API_KEY", "sk-or-key")
+    with pytest.raises(ValueError, match="set TARGET_MODEL to the target's OpenRouter model id"):
+        load_interface("conversation", [])
 
 
 def test_the_api_target_gets_the_whole_conversation(remote: ModuleType, fake_api: FakeAPI) -> None:
