@@ -20,7 +20,7 @@ from tests.toolkit.conftest import build_tokenizer, tiny_llama
 
 CONFIGS = sorted((REPO / "configs").glob("*.toml"))
 SHIPPED = {"sandbox-intro", "scoped-sandbox-intro", "hidden-preference", "introspection", "checkpoint-diffing",
-           "petri-style", "api-investigation"}
+           "petri-style", "api-investigation", "kimi-investigation"}
 SECRETS = {"HF_TOKEN": "hf_test", "OPENROUTER_API_KEY": "sk-test", "GEMINI_API_KEY": "g-test",
            "OPENAI_API_KEY": "sk-test", "TARGET_API_KEY": "t-test"}
 
