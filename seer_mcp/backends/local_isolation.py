@@ -23,6 +23,7 @@ from seer_mcp.wire import KERNEL_CONNECTIONS_DIR, KERNEL_SOCKETS_DIR
 
 TOOLKIT_PARENT = Path(__file__).resolve().parents[2]  # makes `import toolkit` work in kernels
 _MODEL_FILES = ("config.json", "adapter_config.json", "model_index.json")
+WORKSPACE_ALIAS = "/workspace"
 
 
 def base_env(root: Path, site_dir: Path, passthrough: list[str]) -> dict[str, str]:
@@ -66,6 +67,8 @@ def sandbox_plan(*, bwrap: str, root: Path, runtime: Path, models: list[Resolved
         folder.mkdir(parents=True, exist_ok=True)
     mounts = system_mounts() + python_mounts() + gpu_mounts() + identity_files(runtime, home)
     mounts += [Mount(target=str(folder), kind="rw") for folder in writable]
+    # Also at /workspace, where Seer's scripts and Modal sandboxes have it ("cat /workspace/config.json").
+    mounts.append(Mount(target=WORKSPACE_ALIAS, source=str(root / "workspace"), kind="rw"))
     (runtime / KERNEL_CONNECTIONS_DIR).mkdir(exist_ok=True)
     mounts.append(Mount(target=str(runtime / KERNEL_CONNECTIONS_DIR)))  # the agent writes them, kernels read
     if (root / "models").is_dir():

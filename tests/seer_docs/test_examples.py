@@ -37,18 +37,12 @@ from seer_mcp.backends import modal_backend
 from seer_mcp.errors import SeerError
 from tests.conftest import REPO, output_of
 from tests.fake_http import FakeHandler, serving, without_proxies
+from toolkit.seer import SEER_TOOLKIT_DIR
 
 from .conftest import HIDDEN, LAYERS, copy_file, start_runtime
 
 pytestmark = pytest.mark.slow
 
-try:
-    from toolkit.seer import SEER_TOOLKIT_DIR
-except ImportError:  # another engineer is adding it
-    SEER_TOOLKIT_DIR = None
-needs_seer_toolkit = pytest.mark.xfail(
-    SEER_TOOLKIT_DIR is None, strict=True,
-    reason="toolkit/seer/ (SEER_TOOLKIT_DIR, steering_hook.py, extract_activations.py) does not exist yet")
 
 IMPORTS = ("from seer_mcp import (ExecutionMode, Library, ModelConfig, Sandbox, SandboxConfig, ScopedSandbox, "
            "Workspace, create_cli_session, create_local_session, create_notebook_session)\n"
@@ -192,7 +186,6 @@ sandbox.terminate()
 '''
 
 
-@needs_seer_toolkit
 def test_core_concepts_putting_it_together(seer_runtime: Runtime, experiment_dir: Path) -> None:
     copy_file(SEER_TOOLKIT_DIR / "steering_hook.py", experiment_dir / "steering_hook.py")
 
@@ -287,11 +280,6 @@ def test_environment_pip_install_in_a_running_sandbox_installs_for_it(seer_runti
         sandbox.terminate()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a local sandbox's workspace is <state>/sandboxes/<id>/workspace, bound at that same path: write_file and "
-    "ensure_dir map '/workspace/...' there, but its commands and code see no /workspace (`ls: cannot access "
-    "'/workspace': No such file or directory`), where Seer's code reads and writes; bind the workspace at "
-    "/workspace in the bubblewrap plan (seer_mcp/backends/local_isolation.py) and make it the cwd"))
 def test_environment_files_written_under_workspace_are_there_for_the_sandboxs_commands(seer_runtime: Runtime) -> None:
     ns: dict[str, Any] = {}
     run_doc(split_at(without_gpu(ENV_SANDBOX), "# ... agent works ...")[0], ns)
@@ -319,7 +307,6 @@ def test_environment_snapshots(seer_runtime: Runtime) -> None:
         ns["sandbox"].terminate()
 
 
-@needs_seer_toolkit
 def test_environment_sandbox_vs_scoped_sandbox(seer_runtime: Runtime, experiment_dir: Path) -> None:
     # config from the page's Sandbox snippet; workspace from Core Concepts; interface.py from Scoped Sandbox & RPC.
     ns: dict[str, Any] = {"workspace_dir": str(experiment_dir / "agent-workspace")}
@@ -665,7 +652,6 @@ print(tuple(steering_vec.shape), tuple(output.shape))
 '''
 
 
-@needs_seer_toolkit
 def test_experiment_3_hidden_preference(seer_runtime: Runtime) -> None:
     ns: dict[str, Any] = {}
     run_doc(without_gpu(EXP3_CONFIG) + EXP1_START + EXP3_WORKSPACE + EXP1_SESSION, ns)
@@ -722,7 +708,6 @@ print(layer, pd.DataFrame({"trial": ["injected", "control"]}).shape, steered.sha
 '''
 
 
-@needs_seer_toolkit
 def test_experiment_4_introspection(seer_runtime: Runtime) -> None:
     ns: dict[str, Any] = {}
     run_doc(without_gpu(EXP4_SETUP), ns)
