@@ -62,6 +62,18 @@ def missing_requirements(requirements: list[str]) -> list[str]:
     return missing
 
 
+def hub_cache_env(models: list[ResolvedModel]) -> dict[str, str]:
+    """HF_HUB_CACHE for kernels: the Hub cache the first plain model came from (`<cache>/models--*/snapshots/*`)."""
+    for model in models:
+        if model.spec.hidden:
+            continue
+        for path in filter(None, (model.path, model.base_path)):
+            snapshot = Path(path)
+            if snapshot.parent.name == "snapshots" and snapshot.parents[1].name.startswith("models--"):
+                return {"HF_HUB_CACHE": str(snapshot.parents[2])}
+    return {}
+
+
 def sandbox_env(request: StartRequest, site_dir: Path, passthrough: Sequence[str] = ()) -> dict[str, str]:
     """The environment of the agent, its kernels and its commands: an allowlist, then the spec's `env`."""
     env = base_env(site_dir.parent, site_dir, list(passthrough))
@@ -123,7 +135,11 @@ class LocalBackend(Backend):
                 handle["debug_port"] = _free_port()
                 handle["debug_token"] = secrets_module.token_urlsafe(24)
                 handle["debug_url"] = f"http://127.0.0.1:{handle['debug_port']}/lab?token={handle['debug_token']}"
-            handle["pid"] = await self._spawn_agent(request, root, runtime, site_dir, secrets, handle, plan)
+            # An isolated sandbox sees only its plain models' Hub repos, so the cache they sit in can be its own
+            # cache: `from_pretrained("org/name")` then finds a configured model, as in Seer's sandboxes.
+            cache_env = hub_cache_env(models) if plan is not None else {}
+            handle["pid"] = await self._spawn_agent(request, root, runtime, site_dir, {**cache_env, **secrets},
+                                                    handle, plan)
         except BaseException:
             await self.stop(handle)
             raise

@@ -485,11 +485,9 @@ def test_workspaces_skills(seer_runtime: Runtime, experiment_dir: Path) -> None:
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "session set-up fails with `LocalEntryNotFoundError` (offline here; online it would go to the Hub): a kernel's "
-    "from_pretrained('google/gemma-2-9b') does not find the server's Hugging Face cache, since a local sandbox's "
-    "HF cache is its own home's and the server's is not mounted; give local sandboxes HF_HUB_CACHE = the server's "
-    "cache, bound read-only (as Seer's Modal volume is). The doc's code then needs `AutoTokenizer`, which it does "
-    "not import: it works only if the kernel has it bound already"))
+    "the doc's custom_init_code calls AutoTokenizer without importing it: `NameError: name 'AutoTokenizer' is not "
+    "defined` (its AutoModel.from_pretrained('google/gemma-2-9b') now loads the sandbox's configured model from "
+    "its Hub cache); seer-mcp's model loading leaves no transformers names in the kernel"))
 def test_workspaces_custom_init_code(seer_runtime: Runtime) -> None:
     ns: dict[str, Any] = {}
     run_doc(WORKSPACE_INIT_CODE, ns)
