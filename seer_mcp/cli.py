@@ -3,12 +3,19 @@
 Everything human-readable goes to stderr except what a command exists to
 print (tables, config snippets); `serve` over stdio writes nothing to stdout
 but the MCP channel.
+
+A known failure (a `SeerError`: a config that fails validation, a missing secret
+or credential, ...; a `HarnessError`; a bad argument) is one line on stderr,
+`seer-mcp <command>: <message>` (a line per problem for a config with several),
+and a non-zero exit: 2 for a bad request or argument, 1 otherwise. The traceback
+comes with `--log-level debug`; anything else (a bug) prints its traceback as usual.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -16,14 +23,22 @@ import shlex
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from seer_mcp.version import __version__
 from seer_mcp.settings import Settings
 
+if TYPE_CHECKING:
+    from seer_mcp.backends.base import Backend
+    from seer_mcp.manager.state import SandboxRecord
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+log = logging.getLogger(__name__)
+
 
 def _configure_logging(level: str) -> None:
-    logging.basicConfig(stream=sys.stderr, level=getattr(logging, level.upper(), logging.INFO),
+    logging.basicConfig(stream=sys.stderr, level=getattr(logging, level),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per agent request is noise
 
@@ -40,13 +55,8 @@ def _serve(args: argparse.Namespace) -> int:
     experiment = None
     if args.experiment:
         from seer_mcp.experiments.config import ExperimentConfig
-        from seer_mcp.errors import InvalidRequest
 
-        try:
-            experiment = ExperimentConfig.load(args.experiment)
-        except InvalidRequest as exc:
-            print(f"seer-mcp: {exc}", file=sys.stderr)
-            return 2
+        experiment = ExperimentConfig.load(args.experiment)
     from seer_mcp.server.auth import BearerRequired, SingleTokenVerifier, http_token
     from seer_mcp.ui.app import login_url
 
@@ -95,35 +105,44 @@ def _exit_for_signal(signum: int, frame: Any) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from seer_mcp.experiments import run as experiment_run
-    from seer_mcp.errors import InvalidRequest
 
-    try:
-        config = experiment_run.load(args.config)
-    except InvalidRequest as exc:
-        print(f"seer-mcp: {exc}", file=sys.stderr)
-        return 2
+    config = experiment_run.load(args.config)
     try:
         if args.dry_run:
-            asyncio.run(experiment_run.dry_run(config))
+            asyncio.run(experiment_run.dry_run(config, log_level=args.log_level))
             return 0
-        return asyncio.run(experiment_run.run(config))
-    except KeyboardInterrupt:
-        # The agent stops; the server's stdin closes and it terminates the experiment's sandbox.
-        print("\nstopped: the experiment's sandbox is terminated with its server", file=sys.stderr)
-        return 130
+        return asyncio.run(experiment_run.run(config, log_level=args.log_level))
+    except experiment_run.RunStopped as stop:
+        # The agent was stopped, then the server, which terminated the experiment's sandbox on its way out.
+        print(f"\nseer-mcp run: {stop}", file=sys.stderr)
+        return 128 + stop.signum
 
 
 def _ls(args: argparse.Namespace) -> int:
-    from seer_mcp.manager.state import StateStore
+    from seer_mcp.manager.state import RUNNING, StateStore
 
     settings = Settings()
     if not settings.database_path.exists():
         print("no sandboxes recorded", file=sys.stderr)
         return 0
     store = StateStore(settings.database_path)
-    records = store.sandboxes() if args.all else store.sandboxes(status="running")
-    rows = [r.public() for r in records]
-    store.close()
+    try:
+        records = store.sandboxes() if args.all else store.sandboxes(status=RUNNING)
+    finally:
+        store.close()
+    gone = asyncio.run(_agents_gone(settings, [r for r in records if r.status == RUNNING]))
+    rows = []
+    for record in records:
+        row = record.public()
+        if record.sandbox_id in gone:
+            row.update(status=GONE, detail="recorded as running, but its agent is gone; the next server on this "
+                                           "state dir (or seer-mcp stop) marks it ended")
+        rows.append(row)
+    if not args.all:
+        rows = [row for row in rows if row["status"] == RUNNING]
+        if gone:
+            print(f"{len(gone)} sandbox(es) recorded as running have lost their agent: not listed "
+                  "(--all shows them as gone)", file=sys.stderr)
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -140,6 +159,40 @@ def _ls(args: argparse.Namespace) -> int:
     return 0
 
 
+GONE = "gone"  # what `ls` shows for a record that says running when the backend says its agent is not
+_LIVENESS_TIMEOUT_S = 15.0
+
+
+async def _agents_gone(settings: Settings, records: list[SandboxRecord]) -> set[str]:
+    """The ids of recorded-running sandboxes whose agent the backend says is gone, asked the way a starting
+    server asks before it re-attaches (`Backend.is_alive`). Nothing is stopped or written: a live sandbox
+    may belong to another server, and a dead one is the next server's to clean up. A backend that cannot be
+    loaded or does not answer leaves the record as it is."""
+    if not records:
+        return set()
+    from seer_mcp.backends import load_backend
+
+    backends: dict[str, Backend] = {}
+
+    async def gone(record: SandboxRecord) -> bool:
+        try:
+            if record.backend not in backends:
+                backends[record.backend] = load_backend(record.backend, settings)
+            alive = await asyncio.wait_for(backends[record.backend].is_alive(record.handle), _LIVENESS_TIMEOUT_S)
+        except Exception as exc:  # noqa: BLE001 - a listing must not fail for one backend's trouble
+            log.debug("could not check whether sandbox %s is alive: %r", record.sandbox_id, exc)
+            return False
+        return not alive
+
+    try:
+        found = await asyncio.gather(*(gone(record) for record in records))
+    finally:
+        for backend in backends.values():
+            with contextlib.suppress(Exception):
+                await backend.close()
+    return {record.sandbox_id for record, is_gone in zip(records, found) if is_gone}
+
+
 def _duration(seconds: float) -> str:
     seconds = int(seconds)
     if seconds < 120:
@@ -150,12 +203,11 @@ def _duration(seconds: float) -> str:
 
 
 def _stop(args: argparse.Namespace) -> int:
-    from seer_mcp.errors import SeerError
+    from seer_mcp.errors import InvalidRequest, SeerError
     from seer_mcp.manager.facade import SandboxManager
 
     if not args.sandbox_ids and not args.all:
-        print("name sandbox ids to stop, or --all", file=sys.stderr)
-        return 2
+        raise InvalidRequest("name sandbox ids to stop, or --all")
 
     async def stop() -> int:
         settings = Settings(terminate_on_exit=False)
@@ -209,13 +261,29 @@ def _demo(args: argparse.Namespace) -> int:
     return demo_main()
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="seer-mcp", description="MCP server for interpretability sandboxes.")
-    parser.add_argument("--version", action="version", version=f"seer-mcp {__version__}")
-    parser.add_argument("--log-level", default="INFO")
-    sub = parser.add_subparsers(dest="command", required=True)
+class _Parser(argparse.ArgumentParser):
+    """Reports a bad argument in one line, like every other known failure."""
 
-    serve = sub.add_parser("serve", help="run the MCP server (stdio by default)")
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="seer-mcp", description="MCP server for interpretability sandboxes.")
+    parser.add_argument("--version", action="version", version=f"seer-mcp {__version__}")
+    log_help = "DEBUG, INFO (the default), WARNING, ...; with DEBUG a failure also prints its traceback"
+    parser.add_argument("--log-level", type=str.upper, choices=LOG_LEVELS, default="INFO", metavar="LEVEL",
+                        help=log_help)
+    # Every command takes it too, before or after its arguments; given nowhere, the default above holds.
+    common = _Parser(add_help=False)
+    common.add_argument("--log-level", type=str.upper, choices=LOG_LEVELS, default=argparse.SUPPRESS,
+                        metavar="LEVEL", help=log_help)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def add_command(name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[common], **kwargs)
+
+    serve = add_command("serve", help="run the MCP server (stdio by default)")
     serve.add_argument("--http", action="store_true", help="speak streamable HTTP instead of stdio")
     serve.add_argument("--host", help="HTTP address (default 127.0.0.1, SEER_HTTP_HOST)")
     serve.add_argument("--port", type=int, help="HTTP port (default 8765, SEER_HTTP_PORT)")
@@ -226,27 +294,27 @@ def build_parser() -> argparse.ArgumentParser:
                             "the agent only the tools the config allows")
     serve.set_defaults(func=_serve)
 
-    run = sub.add_parser("run", help="run an agent on an experiment config (needs the harness extra)")
+    run = add_command("run", help="run an agent on an experiment config (needs the harness extra)")
     run.add_argument("config", help="an experiment config, e.g. configs/hidden-preference.toml")
     run.add_argument("--dry-run", action="store_true",
                      help="set the experiment up, print the agent's tools and prompt, and stop")
     run.set_defaults(func=_run)
 
-    ls = sub.add_parser("ls", help="list recorded sandboxes")
+    ls = add_command("ls", help="list recorded sandboxes")
     ls.add_argument("--all", action="store_true", help="include terminated and failed ones")
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(func=_ls)
 
-    stop = sub.add_parser("stop", help="terminate sandboxes")
+    stop = add_command("stop", help="terminate sandboxes")
     stop.add_argument("sandbox_ids", nargs="*")
     stop.add_argument("--all", action="store_true", help="every running sandbox")
     stop.set_defaults(func=_stop)
 
-    config = sub.add_parser("config", help="print the snippet that adds this server to a client")
+    config = add_command("config", help="print the snippet that adds this server to a client")
     config.add_argument("client", choices=["claude-code", "claude-desktop"])
     config.set_defaults(func=_client_config)
 
-    demo = sub.add_parser("demo", help="run a short notebook experiment in a local sandbox, over real MCP")
+    demo = add_command("demo", help="run a short notebook experiment in a local sandbox, over real MCP")
     demo.set_defaults(func=_demo)
     return parser
 
@@ -255,6 +323,31 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     _configure_logging(args.log_level)
     try:
-        sys.exit(args.func(args))
+        code = args.func(args)
     except KeyboardInterrupt:
-        sys.exit(130)
+        code = 130
+    except Exception as exc:
+        known = _known_failure(exc)
+        if known is None:
+            raise  # a bug: its traceback is what helps
+        log.debug("seer-mcp %s failed", args.command, exc_info=exc)
+        for line in str(known).splitlines() or [type(known).__name__]:
+            print(f"seer-mcp {args.command}: {line}", file=sys.stderr)
+        code = _exit_code(known)
+    sys.exit(code)
+
+
+def _known_failure(exc: BaseException) -> Exception | None:
+    """`exc`, or the one exception a task group wrapped it in, if it is a failure seer-mcp reports on purpose."""
+    from seer_mcp.errors import SeerError
+    from seer_mcp.harness.base import HarnessError  # stdlib only: there even without the harness extra
+
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc if isinstance(exc, (SeerError, HarnessError)) else None
+
+
+def _exit_code(failure: Exception) -> int:
+    from seer_mcp.errors import InvalidRequest
+
+    return 2 if isinstance(failure, InvalidRequest) else 1

@@ -2,7 +2,10 @@
 
 Entries take the shapes agent frameworks use: streamable HTTP / SSE (`{"type": "http", "url": ...,
 "headers": {...}}`, what `session.mcp_config` gives) and stdio (`{"command": ..., "args": [...],
-"env": {...}}`; as with other MCP clients the server gets a minimal environment plus `env`).
+"env": {...}}`). A stdio server gets the MCP SDK's minimal environment (PATH, HOME, ...), the caller's
+`SEER_*` variables, then `env`: a `seer-mcp serve` started this way uses the caller's state and outputs
+dirs, as it does under the "claude" provider (Claude Code hands its stdio servers its whole environment).
+Other keys and tokens reach a server only through `env`. Closing the toolbox stops its stdio servers.
 
 Each server gets a `fastmcp.Client` of its own. With one server the model sees its tool names as they
 are; with several, each name is prefixed `<server>_<tool>` (fastmcp's own convention for multi-server
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -61,7 +65,11 @@ def _normalized_entry(name: str, entry: dict[str, Any]) -> dict[str, Any]:
         if "transport" not in entry and kind in ("http", "streamable-http", "sse"):
             entry["transport"] = "sse" if kind == "sse" else "http"
         entry.pop("type", None)
-    elif "command" not in entry:
+    elif "command" in entry:
+        inherited = {key: value for key, value in os.environ.items() if key.startswith("SEER_")}
+        entry["env"] = {**inherited, **(entry.get("env") or {})}
+        entry.setdefault("keep_alive", False)  # fastmcp's default keeps the process until the event loop ends
+    else:
         raise HarnessError(f"MCP server {name!r} has neither a url nor a command: {sorted(entry)}")
     return entry
 

@@ -14,6 +14,7 @@ from fastmcp import Client
 
 from seer_mcp.harness import AgentMessage, HarnessError, Transcript, run_agent
 from seer_mcp.harness.mcp_tools import McpToolbox, _fit, anthropic_content
+from seer_mcp.manager.state import StateStore
 
 from .conftest import Failure, FakeMessagesAPI, SeerServer, message, result_text, text, tool_use
 
@@ -173,6 +174,35 @@ async def test_stdio_servers_and_several_servers_at_once(fake_api: FakeMessagesA
         await toolbox.refresh()
         assert toolbox.original("local_list_sandboxes") == ("local", "list_sandboxes")
         assert toolbox.original("web_execute_code") == ("web", "execute_code")
+
+
+async def test_a_stdio_server_without_env_gets_the_callers_seer_settings(fake_api: FakeMessagesAPI, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # The MCP SDK starts a stdio server with PATH, HOME and a few more: SEER_STATE_DIR and SEER_OUTPUTS_DIR were
+    # dropped, and the sandbox landed in the default state dir. Claude Code hands them on; so does this provider.
+    monkeypatch.setenv("SEER_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("SEER_OUTPUTS_DIR", str(tmp_path / "out"))
+    create = tool_use("create_sandbox", {"name": "env-test"})
+    created: dict[str, Any] = {}
+
+    def clean_up(request: dict[str, Any]) -> dict[str, Any]:
+        result = next(b for m in request["messages"] if m["role"] == "user" for b in m["content"]
+                      if b.get("tool_use_id") == create["id"])
+        created.update(json.loads(result_text(result)))
+        return message(tool_use("terminate_sandbox", {"sandbox_id": created["sandbox_id"]}))
+
+    fake_api.script = [message(create), clean_up, message(text("Done."))]
+    entry = {"command": sys.executable, "args": ["-m", "seer_mcp", "serve"]}  # no env
+    messages = await collect(run_agent(PROMPT, {"seer": entry}, provider="anthropic",
+                                       transcript_path=tmp_path / "t.jsonl"))
+
+    assert messages[-1].content == "Done."
+    assert Path(created["outputs_path"]).is_relative_to(tmp_path / "out")
+    store = StateStore(tmp_path / "state" / "state.sqlite")
+    try:
+        assert [(r.sandbox_id, r.status) for r in store.sandboxes()] == [(created["sandbox_id"], "terminated")]
+    finally:
+        store.close()
 
 
 def test_tool_results_and_names_fit_the_messages_api() -> None:
