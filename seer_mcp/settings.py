@@ -43,8 +43,8 @@ class Settings(BaseSettings):
     outputs_dir: Path = Field(default=Path("seer-outputs"),
                               description="Mirrored notebooks and transcripts, one folder per sandbox.")
     default_backend: str = Field(default="local", description="Backend used when create_sandbox names none "
-                                                              "(a spec that asks for a GPU it cannot give goes "
-                                                              "to 'modal').")
+                                                              "(a Python API script's config that asks for a GPU "
+                                                              "it cannot give goes to 'modal').")
     local_secrets: dict[str, list[str]] = Field(
         default_factory=lambda: {"huggingface-secret": ["HF_TOKEN"]},
         description="What a Modal secret's name means on the local backend: the environment variables it "

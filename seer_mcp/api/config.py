@@ -46,9 +46,7 @@ class SandboxConfig(SandboxSpec):
 
     def to_spec(self) -> SandboxSpec:
         """The plain spec: Seer's file pairs folded into the workspace."""
-        # A backend left unset stays unset, so the manager picks it (the operator's default, or Modal for a GPU).
-        unset = set() if "backend" in self.model_fields_set else {"backend"}
-        data = self.model_dump(exclude={"execution_mode", "local_files", "local_dirs", *unset})
+        data = self.model_dump(exclude={"execution_mode", "local_files", "local_dirs"})
         workspace = WorkspaceSpec.model_validate(data.pop("workspace"))
         workspace.local_files.update({host: workspace_relative(dest) for host, dest in self.local_files})
         workspace.local_dirs.update({host: workspace_relative(dest) for host, dest in self.local_dirs})

@@ -17,6 +17,7 @@ from typing import Any, Generator
 from seer_mcp.api.config import SandboxConfig, workspace_relative
 from seer_mcp.api.runtime import Runtime, default_runtime
 from seer_mcp.api.workspace import Library
+from seer_mcp.backends import choose_backend
 from seer_mcp.errors import SeerError
 from seer_mcp.fileio import write_atomically
 from seer_mcp.manager.interface_client import RUNTIME_FILE
@@ -108,6 +109,12 @@ class Sandbox(_Awaitable):
         if self.info is not None:
             return
         spec = self.config.to_spec() if isinstance(self.config, SandboxConfig) else self.config
+        if "backend" not in self.config.model_fields_set:
+            # A script is its operator's: a config that names no backend runs on the operator's default, or on
+            # Modal for a GPU the default cannot give, as Seer's scripts expect. (An agent's create_sandbox is
+            # never sent to a paid backend it did not name.)
+            spec = spec.model_copy(update={"backend": choose_backend(None, spec.gpu,
+                                                                     self.runtime.settings.default_backend)})
         manager = self.runtime.manager
         if self._restore is not None:
             self.info = await manager.snapshots.restore(self._restore)

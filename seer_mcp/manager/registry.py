@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, AsyncIterator, Protocol
 
-from seer_mcp.backends import choose_backend, load_backend
+from seer_mcp.backends import load_backend
 from seer_mcp.backends.base import Backend, StartRequest
 from seer_mcp.errors import InvalidRequest, NotFound, SandboxUnavailable, SeerError
 from seer_mcp.manager.agent_client import SandboxAgentClient
@@ -133,12 +133,7 @@ class SandboxRegistry:
 
     async def create_sandbox(self, spec: SandboxSpec, progress: StepProgress = no_progress,
                              host_roots: list[Path] | None = None) -> dict[str, Any]:
-        """Starts a sandbox. `host_roots` widens where workspace files may come from (an operator's config).
-
-        A spec that names no backend runs on the operator's default, or on a backend with GPUs when it asks
-        for one the default cannot give (`choose_backend`)."""
-        if "backend" not in spec.model_fields_set:
-            spec = spec.model_copy(update={"backend": choose_backend(None, spec.gpu, self.settings.default_backend)})
+        """Starts a sandbox. `host_roots` widens where workspace files may come from (an operator's config)."""
         self.backend(spec.backend)  # an unknown backend fails before any host file is read
         # Host paths are checked and read before anything starts: a bad one costs nothing.
         roots = self.settings.allowed_host_roots + (host_roots or [])

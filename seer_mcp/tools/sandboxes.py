@@ -70,7 +70,7 @@ def register(mcp: FastMCP) -> None:
             allowed = ", ".join(manager.settings.agent_secrets) or "none"
             raise InvalidRequest(f"secrets {refused} are not among those the operator lets an agent use "
                                  f"({allowed}); the operator can add names to SEER_AGENT_SECRETS")
-        spec = _spec(**({"backend": backend} if backend else {}), name=name, gpu=gpu,
+        spec = _spec(backend=backend or manager.settings.default_backend, name=name, gpu=gpu,
                      gpu_count=gpu_count, python_packages=python_packages or [], env=env or {},
                      timeout=timeout, idle_timeout=idle_timeout, models=models or [],
                      workspace=workspace or WorkspaceSpec(), system_packages=system_packages or [],
