@@ -73,9 +73,9 @@ class Runtime:
         manager = SandboxManager(self.settings)
         await manager.start()
         # The bound servers' own tools: no interface may shadow them.
-        from seer_mcp.experiments.config import KNOWN_TOOLS
+        from seer_mcp.tools.groups import TOOL_NAMES
 
-        manager.interfaces.reserved_tool_names = set(KNOWN_TOOLS)
+        manager.interfaces.reserved_tool_names = set(TOOL_NAMES)
         return manager
 
     # ----- running coroutines from any thread ------------------------------------

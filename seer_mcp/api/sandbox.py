@@ -303,7 +303,7 @@ class ScopedSandbox(Sandbox):
             write_atomically(package / "__init__.py", client_path.read_bytes(), 0o600)  # it holds a token
             write_atomically(package / RUNTIME_FILE, client_path.with_name(RUNTIME_FILE).read_bytes(), 0o600)
             return Library.from_skill_dir(package, name)
-        from seer_mcp.experiments.config import INTERFACE_TOOLS
+        from seer_mcp.tools.groups import INTERFACE_TOOLS
 
         instructions = (f"Tools of the interface {name!r}:\n" + "\n".join(
             f"- {f['tool']}: {f['signature']}" + (f" -- {f['doc']}" if f["doc"] else "")

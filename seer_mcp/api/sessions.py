@@ -21,7 +21,7 @@ from seer_mcp.api.config import SandboxConfig
 from seer_mcp.api.runtime import Runtime, ServedSession, default_runtime
 from seer_mcp.api.sandbox import Sandbox, _Awaitable
 from seer_mcp.api.workspace import Workspace
-from seer_mcp.experiments.config import TOOL_GROUPS
+from seer_mcp.tools.groups import TOOL_GROUPS
 from seer_mcp.manager.scope import Scope
 
 __all__ = ["CLISession", "LocalNotebookSession", "LocalSession", "NotebookSession", "create_cli_session",

@@ -29,7 +29,7 @@ import psutil
 from seer_mcp.agent.memory_guard import remove_guard_cgroup
 from seer_mcp.backends.base import Backend, BackendCapabilities, StartedSandbox, StartRequest
 from seer_mcp.backends.local_extras import check_host_fits, clone_repos, secret_values
-from seer_mcp.backends.local_isolation import base_env, sandbox_plan
+from seer_mcp.backends.local_isolation import base_env, hub_repo_of, sandbox_plan
 from seer_mcp.errors import InvalidRequest, SandboxStartError
 from seer_mcp.isolation.mode import Isolation, choose
 from seer_mcp.isolation.plan import IsolationPlan, Mount
@@ -68,9 +68,8 @@ def hub_cache_env(models: list[ResolvedModel]) -> dict[str, str]:
         if model.spec.hidden:
             continue
         for path in filter(None, (model.path, model.base_path)):
-            snapshot = Path(path)
-            if snapshot.parent.name == "snapshots" and snapshot.parents[1].name.startswith("models--"):
-                return {"HF_HUB_CACHE": str(snapshot.parents[2])}
+            if (repo := hub_repo_of(Path(path))) is not None:
+                return {"HF_HUB_CACHE": str(repo.parent)}
     return {}
 
 

@@ -33,14 +33,21 @@ def base_env(root: Path, site_dir: Path, passthrough: list[str]) -> dict[str, st
                                extra_names=tuple(passthrough))
 
 
+def hub_repo_of(path: Path) -> Path | None:
+    """The Hub cache repo (`<cache>/models--org--name`) a snapshot folder `path` belongs to, or None."""
+    if path.parent.name == "snapshots" and path.parents[1].name.startswith("models--"):
+        return path.parents[1]
+    return None
+
+
 def model_mounts(models: list[ResolvedModel]) -> list[Mount]:
     """Each model's folder, read-only; a Hub snapshot with its repo (snapshot files link into blobs/)."""
     mounts = []
     for model in models:
         for path in filter(None, (model.path, model.base_path)):
             folder = Path(path)
-            if folder.parent.name == "snapshots" and folder.parents[1].name.startswith("models--"):
-                folder = folder.parents[1]
+            if (repo := hub_repo_of(folder)) is not None:
+                folder = repo
             elif not any((folder / name).exists() for name in _MODEL_FILES):
                 raise InvalidRequest(f"model folder {path} holds no config.json or adapter_config.json; a local "
                                      "model must be a saved transformers or peft folder")

@@ -20,7 +20,7 @@ from fastmcp.server.dependencies import get_context
 from fastmcp.tools.base import Tool, ToolResult
 from pydantic import Field
 
-from seer_mcp.experiments.config import INTERFACE_TOOLS
+from seer_mcp.tools.groups import INTERFACE_TOOLS
 from seer_mcp.errors import SeerError
 from seer_mcp.limits import MAX_INTERFACE_CALL_TIMEOUT_S, seconds_limit
 from seer_mcp.manager.facade import SandboxManager
