@@ -15,6 +15,7 @@ from fastmcp import Client
 
 # How tests read a tool result: the same readers as the packaged conformance suite's (tests import them from here).
 from seer_mcp.backends.conformance_checks import output_of, status_of, text_of  # noqa: F401
+from seer_mcp.harness import local_workdirs
 from seer_mcp.server.app import build_server
 from seer_mcp.settings import Settings
 
@@ -23,6 +24,12 @@ REPO = Path(__file__).resolve().parents[1]
 # Every server the suite starts terminates its local sandboxes when it stops, so no test leaves kernels behind.
 # (The default keeps them, for clients that start one server per call; tests of that say so in their settings.)
 os.environ["SEER_TERMINATE_ON_EXIT"] = "1"
+
+
+@pytest.fixture(autouse=True)
+def no_local_session_outlives_its_test(monkeypatch: pytest.MonkeyPatch) -> None:
+    # An open local session gives `run_agent(..., mcp_config={})` host tools; each test starts with none open.
+    monkeypatch.setattr(local_workdirs, "_open", [])
 
 
 @pytest.fixture

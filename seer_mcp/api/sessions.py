@@ -21,6 +21,7 @@ from seer_mcp.api.config import SandboxConfig
 from seer_mcp.api.runtime import Runtime, ServedSession, default_runtime
 from seer_mcp.api.sandbox import Sandbox, _Awaitable
 from seer_mcp.api.workspace import Workspace
+from seer_mcp.harness.local_workdirs import LocalMcpConfig, close_local_workdir, open_local_workdir
 from seer_mcp.tools.groups import TOOL_GROUPS
 from seer_mcp.manager.scope import Scope
 
@@ -270,12 +271,20 @@ class LocalNotebookSession(NotebookSession):
 
 @dataclass
 class LocalSession(_Awaitable):
-    """The agent works on this machine, in `workspace_dir`; it reaches sandboxes through library clients."""
+    """The agent works on this machine, in `workspace_dir`; it reaches sandboxes through library clients.
+
+    `mcp_config` is empty, as Seer's is: `run_agent(prompt, mcp_config={})` (or this session's `mcp_config`)
+    gives a "claude" agent Claude Code's own tools, working in `workspace_dir`, until `terminate()`.
+    """
 
     name: str
     workspace_dir: Path
-    mcp_config: dict[str, Any] = field(default_factory=dict)  # the agent uses its own host tools
+    mcp_config: dict[str, Any] = field(default_factory=dict)
     library_docs: str = ""
+
+    def __post_init__(self) -> None:
+        self.mcp_config = LocalMcpConfig(self.workspace_dir)
+        open_local_workdir(self.workspace_dir)
 
     def exec(self, code: str, timeout: float = 600) -> str:
         """Runs Python in `workspace_dir` with its libraries importable; returns stdout and stderr."""
@@ -288,7 +297,8 @@ class LocalSession(_Awaitable):
         return done.stdout + done.stderr
 
     def terminate(self) -> None:
-        """Nothing runs on the session's behalf; its files stay."""
+        """Ends the session: a later `run_agent(prompt, mcp_config={})` no longer works here. Its files stay."""
+        close_local_workdir(self.workspace_dir)
 
 
 def create_local_session(workspace: Workspace | None = None, workspace_dir: str | Path = "./workspace",

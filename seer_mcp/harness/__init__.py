@@ -6,7 +6,7 @@
         print(message)
 
 Providers: "claude" (Claude Code through `claude-agent-sdk`; its own host tools are off unless
-`allow_host_tools=True`) and "anthropic" (a plain tool-use loop on the Messages API, connecting to the
+`allow_host_tools=True`, or the agent is a local session's: see `local_workdirs`) and "anthropic" (a plain tool-use loop on the Messages API, connecting to the
 MCP servers itself). `run_agent_interactive` is a terminal chat over the same providers. Every message
 is written to a JSON Lines transcript (see `seer_mcp.harness.messages`).
 

@@ -66,16 +66,18 @@ def mcp_servers_for_claude(mcp_config: dict[str, Any] | None) -> dict[str, dict[
 
 def claude_options(prompt: str, mcp_config: dict[str, Any] | None = None, model: str | None = None,
                    allow_host_tools: bool = False, max_turns: int | None = None,
-                   cwd: str | Path | None = None) -> Any:
+                   cwd: str | Path | None = None, env: dict[str, str] | None = None) -> Any:
     """The `ClaudeAgentOptions` of a run (see the module docstring for what is allowed and why).
 
-    `cwd` is the CLI's working directory, which Claude Code describes to the model (path, git or not).
+    `cwd` is the CLI's working directory, which Claude Code describes to the model (path, git or not);
+    `env`, variables the CLI (and so its tools' commands) gets on top of this process's.
     """
     sdk = require("claude_agent_sdk", "claude-agent-sdk")
     servers = mcp_servers_for_claude(mcp_config)
     mcp_tools = [f"mcp__{name}__*" for name in servers]
     common: dict[str, Any] = {"mcp_servers": servers, "strict_mcp_config": True, "model": model,
-                              "max_turns": max_turns, "permission_mode": "dontAsk", "cwd": cwd}
+                              "max_turns": max_turns, "permission_mode": "dontAsk", "cwd": cwd,
+                              "env": dict(env or {})}
     if allow_host_tools:
         preset: dict[str, Any] = {"type": "preset", "preset": "claude_code"}
         if prompt:
@@ -214,13 +216,17 @@ class ClaudeConversation:
     """One Claude Code session (`ClaudeSDKClient`); each `turn` is one user message and its answer."""
 
     def __init__(self, prompt: str, mcp_config: dict[str, Any] | None, model: str, allow_host_tools: bool,
-                 max_turns: int | None) -> None:
+                 max_turns: int | None, workdir: Path | None = None) -> None:
+        """`workdir`: a local session's folder, where an agent with host tools works, its libraries importable."""
         self._sdk = require("claude_agent_sdk", "claude-agent-sdk")
         if not claude_credentials_found():
             raise HarnessError(_NO_CREDENTIALS)
         self._args = (prompt, mcp_config, model, allow_host_tools, max_turns)
         self.options = claude_options(*self._args)  # checks the entries now; the working directory comes later
         self._workdir: str | None = None
+        if allow_host_tools and workdir is not None:
+            path = os.pathsep.join(filter(None, [str(workdir), os.environ.get("PYTHONPATH")]))
+            self.options = claude_options(*self._args, cwd=workdir, env={"PYTHONPATH": path})
         self.client: Any = None
         self.translator = ClaudeTranslator()
 

@@ -18,6 +18,7 @@ from seer_mcp.harness.base import (
     resolve_model,
     server_names,
 )
+from seer_mcp.harness.local_workdirs import local_workdir_for
 from seer_mcp.harness.messages import AgentMessage, Transcript
 
 __all__ = ["AgentRun", "run_agent", "run_agent_interactive"]
@@ -25,40 +26,51 @@ __all__ = ["AgentRun", "run_agent", "run_agent_interactive"]
 _SDKS = {"claude": ("claude_agent_sdk", "claude-agent-sdk"), "anthropic": ("anthropic", "anthropic")}
 
 
-def _check(provider: str, allow_host_tools: bool) -> None:
+def _check(provider: str, mcp_config: dict[str, Any] | None,
+           allow_host_tools: bool | None) -> tuple[bool, Path | None]:
+    """Whether the agent gets host tools, and the local session's folder it works in (None: see below)."""
     if provider not in PROVIDERS:
         raise ValueError(f"unknown provider {provider!r}; use one of: {', '.join(PROVIDERS)}")
+    workdir = None if allow_host_tools is False else local_workdir_for(mcp_config)
+    host_tools = bool(allow_host_tools) or workdir is not None
     if allow_host_tools and provider != "claude":
         raise ValueError(f"allow_host_tools needs provider='claude': the {provider!r} provider has no host tools, "
                          "only the MCP servers' tools")
+    if host_tools and provider != "claude":
+        raise ValueError(f"the agent of the local session in {workdir} works with host tools, which the "
+                         f"{provider!r} provider does not have: use provider='claude', or allow_host_tools=False "
+                         "for an agent with no tools")
     require(*_SDKS[provider])
+    return host_tools, workdir
 
 
 def _conversation(provider: str, prompt: str, mcp_config: dict[str, Any] | None, model: str,
-                  allow_host_tools: bool, max_turns: int | None) -> Conversation:
+                  host_tools: bool, workdir: Path | None, max_turns: int | None) -> Conversation:
     if provider == "claude":
         from seer_mcp.harness.claude_provider import ClaudeConversation
 
-        return ClaudeConversation(prompt, mcp_config, model, allow_host_tools, max_turns)
+        return ClaudeConversation(prompt, mcp_config, model, host_tools, max_turns, workdir=workdir)
     from seer_mcp.harness.anthropic_provider import AnthropicConversation
 
     return AnthropicConversation(prompt, mcp_config, model, max_turns)
 
 
 def _system_message(prompt: str, provider: str, model: str, mcp_config: dict[str, Any] | None,
-                    allow_host_tools: bool, max_turns: int | None, transcript: Transcript) -> AgentMessage:
+                    host_tools: bool, workdir: Path | None, max_turns: int | None,
+                    transcript: Transcript) -> AgentMessage:
     return AgentMessage("system", prompt, metadata={
         "provider": provider, "model": model, "mcp_servers": server_names(mcp_config),
-        "allow_host_tools": allow_host_tools, "max_turns": max_turns, "transcript": str(transcript.path)})
+        "allow_host_tools": host_tools, "local_session_dir": str(workdir) if workdir else None,
+        "max_turns": max_turns, "transcript": str(transcript.path)})
 
 
 class AgentRun(AsyncIterator[AgentMessage]):
     """What `run_agent` returns: iterate it for the messages; `transcript_path` is where they are written."""
 
     def __init__(self, prompt: str, mcp_config: dict[str, Any] | None, provider: str, model: str,
-                 user_message: str, allow_host_tools: bool, max_turns: int | None,
+                 user_message: str, host_tools: bool, workdir: Path | None, max_turns: int | None,
                  transcript_path: str | Path | None) -> None:
-        self._args = (prompt, mcp_config, provider, model, user_message, allow_host_tools, max_turns)
+        self._args = (prompt, mcp_config, provider, model, user_message, host_tools, workdir, max_turns)
         self._transcript = Transcript(transcript_path, provider)
         self._messages = self._run()
 
@@ -76,13 +88,13 @@ class AgentRun(AsyncIterator[AgentMessage]):
         await self._messages.aclose()
 
     async def _run(self) -> AsyncIterator[AgentMessage]:
-        prompt, mcp_config, provider, model, user_message, allow_host_tools, max_turns = self._args
-        conversation = _conversation(provider, prompt, mcp_config, model, allow_host_tools, max_turns)
+        prompt, mcp_config, provider, model, user_message, host_tools, workdir, max_turns = self._args
+        conversation = _conversation(provider, prompt, mcp_config, model, host_tools, workdir, max_turns)
         record = self._transcript.write
         answered = False
         try:
             self._transcript.open()
-            system = _system_message(prompt, provider, model, mcp_config, allow_host_tools, max_turns,
+            system = _system_message(prompt, provider, model, mcp_config, host_tools, workdir, max_turns,
                                      self._transcript)
             record(system)
             yield system
@@ -106,18 +118,22 @@ class AgentRun(AsyncIterator[AgentMessage]):
 
 
 def run_agent(prompt: str, mcp_config: dict[str, Any] | None = None, provider: str = "claude",
-              model: str | None = None, user_message: str | None = None, *, allow_host_tools: bool = False,
+              model: str | None = None, user_message: str | None = None, *, allow_host_tools: bool | None = None,
               max_turns: int | None = None, transcript_path: str | Path | None = None) -> AgentRun:
     """Runs an agent on a task and streams its messages (`async for msg in run_agent(...)`).
 
     prompt: the system prompt, i.e. the task. user_message: the first user turn; default "Begin."
         (with an empty prompt, user_message is required and is the task).
     mcp_config: `{server name: entry}` (e.g. `session.mcp_config`); http/sse and stdio entries; the agent's
-        tools are these servers' tools. None or {}: no tools (a judge, a plain question).
+        tools are these servers' tools. None or {}: a local session's agent (below), else no tools (a judge,
+        a plain question).
     provider: "claude" (Claude Code via claude-agent-sdk) or "anthropic" (a tool-use loop on the Messages API).
     model: default `SEER_AGENT_MODEL`, else "claude-sonnet-5-5".
     allow_host_tools: give a "claude" agent Claude Code's own tools (shell, files, web) on this machine.
-        Off by default: a scoped experiment must not hand the agent a shell on the host.
+        Unset, they are on only for a local session's agent, as in Seer: with `mcp_config` that session's own
+        (or `{}` while a `create_local_session` is open in this process, the newest), the agent works in its
+        `workspace_dir` with its libraries importable. False: never (a toolless judge beside a local
+        session); a scoped experiment must not hand the agent a shell on the host.
     max_turns: stop after this many model calls ("claude": the CLI's turns).
     transcript_path: the JSON Lines transcript (appended to); default
         `<SEER_OUTPUTS_DIR or ./seer-outputs>/transcripts/<timestamp>-<provider>.jsonl`.
@@ -127,32 +143,34 @@ def run_agent(prompt: str, mcp_config: dict[str, Any] | None = None, provider: s
     early, e.g. at max_turns). A missing SDK or credential raises `HarnessError`; so does a failed API call,
     after it is written to the transcript.
     """
-    _check(provider, allow_host_tools)
+    host_tools, workdir = _check(provider, mcp_config, allow_host_tools)
     if not prompt and not user_message:
         raise ValueError("give the agent a task: a prompt, a user_message, or both")
     return AgentRun(prompt, mcp_config, provider, resolve_model(model), user_message or DEFAULT_USER_MESSAGE,
-                    allow_host_tools, max_turns, transcript_path)
+                    host_tools, workdir, max_turns, transcript_path)
 
 
 async def run_agent_interactive(prompt: str = "", mcp_config: dict[str, Any] | None = None, provider: str = "claude",
                                 model: str | None = None, user_message: str | None = None, *,
-                                allow_host_tools: bool = False, max_turns: int | None = None,
+                                allow_host_tools: bool | None = None, max_turns: int | None = None,
                                 transcript_path: str | Path | None = None,
                                 input_fn: Callable[[str], str] = input,
                                 output_fn: Callable[[str], None] = print) -> Path:
     """A terminal chat with the agent: read a line, stream the agent's answer, repeat.
 
     `user_message`, if given, is sent first without asking. Ctrl-C while the agent works stops its turn and
-    returns to the prompt; Ctrl-C or Ctrl-D (EOF) at the prompt, or `/exit`, ends the chat. `input_fn` and
+    returns to the prompt; Ctrl-C or Ctrl-D (EOF) at the prompt, or `/exit`, ends the chat. `mcp_config` and
+    `allow_host_tools` are as for `run_agent` (a local session's agent gets host tools in its folder). `input_fn` and
     `output_fn` replace `input` and `print` (tests, other front ends). Everything goes to the transcript, as
     with `run_agent`; its path is returned.
     """
-    _check(provider, allow_host_tools)
+    host_tools, workdir = _check(provider, mcp_config, allow_host_tools)
     model = resolve_model(model)
-    conversation = _conversation(provider, prompt, mcp_config, model, allow_host_tools, max_turns)
+    conversation = _conversation(provider, prompt, mcp_config, model, host_tools, workdir, max_turns)
     transcript = Transcript(transcript_path, provider)
     transcript.open()
-    transcript.write(_system_message(prompt, provider, model, mcp_config, allow_host_tools, max_turns, transcript))
+    transcript.write(_system_message(prompt, provider, model, mcp_config, host_tools, workdir, max_turns,
+                                     transcript))
     output_fn(f"[{provider} agent, {model}; Ctrl-C stops its turn, Ctrl-D or /exit ends the chat; transcript: "
               f"{transcript.path}]")
     in_main = threading.current_thread() is threading.main_thread()

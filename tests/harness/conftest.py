@@ -153,6 +153,16 @@ def fake_api(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeMe
     server.server_close()
 
 
+def isolate_claude_cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The claude CLI keeps sessions and settings under HOME / CLAUDE_CONFIG_DIR: a throwaway one, and no side
+    traffic."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "home" / ".claude"))
+    for name in ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "DISABLE_TELEMETRY", "DISABLE_AUTOUPDATER",
+                 "DISABLE_ERROR_REPORTING"):
+        monkeypatch.setenv(name, "1")
+
+
 @dataclass
 class SeerServer:
     url: str

@@ -11,9 +11,20 @@ from pathlib import Path
 import claude_agent_sdk
 import pytest
 
+from seer_mcp import Library, Workspace, create_local_session
 from seer_mcp.harness import HOST_TOOLS, run_agent, run_agent_interactive
 
-from .conftest import Delayed, FakeMessagesAPI, SeerServer, ctrl_c_soon, message, text, tool_use
+from .conftest import (
+    Delayed,
+    FakeMessagesAPI,
+    SeerServer,
+    ctrl_c_soon,
+    isolate_claude_cli,
+    message,
+    result_text,
+    text,
+    tool_use,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 CLI = Path(claude_agent_sdk.__file__).parent / "_bundled" / "claude"
@@ -31,12 +42,7 @@ pytestmark = pytest.mark.skipif(not _cli_runs(), reason="claude-agent-sdk has no
 
 @pytest.fixture(autouse=True)
 def cli_home(fake_api: FakeMessagesAPI, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    # The CLI keeps sessions and settings under HOME / CLAUDE_CONFIG_DIR: a throwaway one, and no side traffic.
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "home" / ".claude"))
-    for name in ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "DISABLE_TELEMETRY", "DISABLE_AUTOUPDATER",
-                 "DISABLE_ERROR_REPORTING"):
-        monkeypatch.setenv(name, "1")
+    isolate_claude_cli(monkeypatch, tmp_path)
 
 
 async def test_claude_gets_the_mcp_tools_and_no_host_tools(fake_api: FakeMessagesAPI, seer_http: SeerServer,
@@ -124,3 +130,44 @@ async def test_ctrl_c_interrupts_claude_and_the_chat_goes_on(fake_api: FakeMessa
     assert "interrupted by the user" in path.read_text()
     # Only what matters is printed: no session banners, nothing of the interrupted turn but the notice.
     assert [line for line in printed[1:] if line] == ["[interrupted]", "[assistant] Here now."]
+
+
+async def test_a_local_sessions_agent_works_in_its_folder_with_host_tools(fake_api: FakeMessagesAPI,
+                                                                          tmp_path: Path) -> None:
+    # Seer's local session: `create_local_session(workspace, workspace_dir)`, then `run_agent(prompt, mcp_config={})`.
+    session = create_local_session(Workspace(libraries=[Library.from_code("helpers", "def answer():\n"
+                                                                                      "    return 42\n")]),
+                                   tmp_path / "agent-workspace")
+    shell = tool_use("Bash", {"command": "python -c 'import helpers; print(helpers.answer())' && pwd",
+                              "description": "call the library"})
+    fake_api.script = [message(shell), message(text("It answers 42."))]
+    messages = [m async for m in run_agent("Use the helpers library.", {}, provider="claude",
+                                           model="claude-sonnet-5-5", transcript_path=tmp_path / "t.jsonl")]
+
+    assert messages[0].metadata["allow_host_tools"] is True
+    assert messages[0].metadata["local_session_dir"] == str(session.workspace_dir)
+    assert {"Bash", "Read", "Write"} <= {tool["name"] for tool in fake_api.requests[0]["tools"]}
+    sent = fake_api.tool_results(1)[shell["id"]]
+    output = sent["content"] if isinstance(sent["content"], str) else result_text(sent)
+    assert not sent.get("is_error") and output.split() == ["42", str(session.workspace_dir)]
+    assert messages[-1].content == "It answers 42."
+
+    # Its own mcp_config says the same; once the session ends, `{}` means no tools again (a judge).
+    assert session.mcp_config == {}
+    session.terminate()
+    fake_api.script = [message(text("A score of 7."))]
+    judged = [m async for m in run_agent("Score this.", {}, provider="claude", model="claude-sonnet-5-5",
+                                         transcript_path=tmp_path / "judge.jsonl")]
+    assert judged[0].metadata["allow_host_tools"] is False
+    assert not {tool["name"] for tool in fake_api.requests[-1].get("tools", [])} & set(HOST_TOOLS)
+
+
+async def test_a_judge_beside_an_open_local_session_can_be_kept_toolless(fake_api: FakeMessagesAPI,
+                                                                         tmp_path: Path) -> None:
+    create_local_session(Workspace(), tmp_path / "agent-workspace")
+    fake_api.script = [message(text("A score of 7."))]
+    judged = [m async for m in run_agent("Score this.", {}, provider="claude", model="claude-sonnet-5-5",
+                                         allow_host_tools=False, transcript_path=tmp_path / "judge.jsonl")]
+    assert judged[0].metadata["allow_host_tools"] is False and judged[0].metadata["local_session_dir"] is None
+    assert not {tool["name"] for tool in fake_api.requests[0].get("tools", [])} & set(HOST_TOOLS)
+    assert str(tmp_path / "agent-workspace") not in json.dumps(fake_api.requests[0])

@@ -18,6 +18,7 @@ from seer_mcp.harness import (
     run_agent,
     run_agent_interactive,
 )
+from seer_mcp import Workspace, create_local_session
 from seer_mcp.harness.messages import default_transcript_path
 
 from .conftest import Delayed, FakeMessagesAPI, SeerServer, ctrl_c_soon, message, text, tool_use
@@ -144,6 +145,17 @@ def test_bad_arguments_fail_at_once() -> None:
         run_agent("Task.", provider="anthropic", allow_host_tools=True)
     with pytest.raises(ValueError, match="give the agent a task"):
         run_agent("", provider="anthropic")
+
+
+def test_a_local_sessions_agent_needs_the_claude_provider(tmp_path: Path) -> None:
+    session = create_local_session(Workspace(), tmp_path / "work")
+    with pytest.raises(ValueError, match=r"the agent of the local session in .*/work works with host tools, which "
+                                         r"the 'anthropic' provider does not have: use provider='claude'"):
+        run_agent("Task.", {}, provider="anthropic")
+    run_agent("Judge.", {}, provider="anthropic", allow_host_tools=False)  # a toolless judge beside it
+    run_agent("Task.", {"seer": {"url": "http://127.0.0.1:1/mcp"}}, provider="anthropic")  # servers: not local
+    session.terminate()
+    run_agent("Task.", {}, provider="anthropic")
 
 
 def test_transcripts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -20,6 +20,8 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 from seer_mcp.api import Runtime, set_default_runtime
 from tests.api.conftest import make_runtime
+from tests.harness.conftest import FakeMessagesAPI, isolate_claude_cli
+from tests.harness.conftest import fake_api  # noqa: F401 - a fixture, for the examples whose agent runs
 from tests.toolkit.conftest import VOCAB, build_tokenizer
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -103,3 +105,11 @@ def copy_file(source: Path, dest: Path) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, dest)
     return dest
+
+
+@pytest.fixture
+def claude_cli(fake_api: FakeMessagesAPI, monkeypatch: pytest.MonkeyPatch,  # noqa: F811 - the fixture
+               tmp_path: Path) -> FakeMessagesAPI:
+    """The SDK's claude CLI, on a throwaway home, talking to the scripted fake Messages API."""
+    isolate_claude_cli(monkeypatch, tmp_path)
+    return fake_api

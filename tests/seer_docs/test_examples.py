@@ -12,9 +12,10 @@ tiny Llamas under Seer's real ids, in an offline Hugging Face cache: see conftes
   path line is `toolkit.seer.SEER_TOOLKIT_DIR`, the folder of files with the same names and functions;
 - what the docs leave as `...` is filled minimally (noted where it is), and names a script defines outside the
   snippet (`example_dir`, `workspace_dir`, `prompt`) are given to it;
-- no agent runs (there is no model API here): where an example calls `run_agent`, that statement is not run, and
-  the test checks in its place that the `mcp_config` it would be given is one a real MCP client can use
-  (`fastmcp.Client({"mcpServers": mcp_config})`, one tool call), or is `{}` for a `LocalSession`. Seer's Petri
+- there is no model API here: where an example calls `run_agent` on a session's MCP server, that statement is
+  not run, and the test checks in its place that the `mcp_config` it would be given is one a real MCP client can
+  use (`fastmcp.Client({"mcpServers": mcp_config})`, one tool call). A local session's agent
+  (`run_agent(prompt, mcp_config={})`) does run: Claude Code, the SDK's CLI, on a scripted fake Messages API. Seer's Petri
   judge (`client.messages.create(...)`, a model API call on names the doc leaves undefined) is not run either.
 """
 
@@ -37,6 +38,8 @@ from seer_mcp.backends import modal_backend
 from seer_mcp.errors import SeerError
 from tests.conftest import REPO, output_of
 from tests.fake_http import FakeHandler, serving, without_proxies
+from tests.harness.conftest import FakeMessagesAPI, message, result_text, text, tool_use
+from tests.harness.test_claude_cli import _cli_runs
 from toolkit.seer import SEER_TOOLKIT_DIR
 
 from .conftest import HIDDEN, LAYERS, copy_file, start_runtime
@@ -57,10 +60,15 @@ def without_gpu(code: str) -> str:
     return re.sub(r'gpu="[^"]+",\s*', "", "\n".join(lines) + "\n")
 
 
-def run_doc(code: str, namespace: dict[str, Any], agent: Callable[[dict[str, Any]], None] | None = None) -> list[Any]:
+RUN_THE_AGENT = "run the doc's own run_agent statement (against a fake Messages API)"
+
+
+def run_doc(code: str, namespace: dict[str, Any],
+            agent: Callable[[dict[str, Any]], None] | str | None = None) -> list[Any]:
     """Runs doc code statement by statement in `namespace`; returns its expression statements' values.
 
-    `async for msg in run_agent(...)` is not run: `agent(namespace)` runs in its place (it must be given)."""
+    `async for msg in run_agent(...)` is not run: `agent(namespace)` runs in its place (it must be given),
+    unless `agent` is RUN_THE_AGENT: then the statement itself runs."""
     namespace.setdefault("__name__", "__main__")
     tree = compile(code, "<seer docs>", "exec", flags=ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
     values = []
@@ -68,7 +76,13 @@ def run_doc(code: str, namespace: dict[str, Any], agent: Callable[[dict[str, Any
         if isinstance(statement, ast.AsyncFor) and isinstance(statement.iter, ast.Call) \
                 and getattr(statement.iter.func, "id", None) == "run_agent":
             assert agent is not None, "this example runs an agent: the test must say what to check in its place"
-            agent(namespace)
+            if agent == RUN_THE_AGENT:
+                module = compile(ast.Module([statement], []), "<seer docs>", "exec",
+                                 flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+                asyncio.run(eval(module, namespace))  # noqa: S307 - the doc code; top-level `async for`
+            else:
+                assert callable(agent)
+                agent(namespace)
         elif isinstance(statement, ast.Expr):
             values.append(eval(compile(ast.Expression(statement.value), "<seer docs>", "eval"), namespace))
         else:
@@ -349,20 +363,24 @@ async for msg in run_agent(prompt, mcp_config={}):
 '''
 
 
-def test_scoped_sandbox_and_rpc(seer_runtime: Runtime, experiment_dir: Path) -> None:
+@pytest.mark.skipif(not _cli_runs(), reason="claude-agent-sdk has no runnable bundled claude CLI here")
+def test_scoped_sandbox_and_rpc(seer_runtime: Runtime, experiment_dir: Path, claude_cli: FakeMessagesAPI) -> None:
+    # The agent is Claude Code (the SDK's CLI) on a scripted model: the doc's `run_agent(prompt, mcp_config={})`
+    # must hand it a shell in workspace_dir, where `import model_tools` reaches the scoped sandbox.
     write(experiment_dir, "interface.py", INTERFACE_RPC)
     ns: dict[str, Any] = {"workspace_dir": str(experiment_dir / "agent-workspace"), "prompt": "Probe the model."}
     run_doc(without_gpu(RPC_SERVING), ns)
-
-    def agent(ns: dict[str, Any]) -> None:
-        # A LocalSession gives the agent its own host tools; `run_agent(prompt, mcp_config={})` gives it none today.
-        session = ns["session"]
-        assert session.mcp_config == {}
-        out = session.exec("import model_tools\nprint(len(model_tools.get_embedding('hello')['embedding']))")
-        assert out.strip() == str(HIDDEN)
-
+    shell = tool_use("Bash", {"command": "python -c \"import model_tools; "
+                                         "print(len(model_tools.get_embedding('hello')['embedding']))\"",
+                              "description": "embed a word"})
+    claude_cli.script = [message(shell), message(text("The embedding has 32 numbers."))]
     try:
-        run_doc(RPC_LOCAL_SESSION, ns, agent)
+        run_doc(RPC_LOCAL_SESSION, ns, RUN_THE_AGENT)
+        assert ns["session"].mcp_config == {}
+        sent = claude_cli.tool_results(1)[shell["id"]]
+        output = sent["content"] if isinstance(sent["content"], str) else result_text(sent)
+        assert not sent.get("is_error") and output.strip() == str(HIDDEN), output
+        assert ns["msg"].content == "The embedding has 32 numbers."
     finally:
         ns["scoped"].terminate()
 
