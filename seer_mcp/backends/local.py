@@ -29,7 +29,7 @@ import psutil
 from seer_mcp.agent.memory_guard import remove_guard_cgroup
 from seer_mcp.backends.base import Backend, BackendCapabilities, StartedSandbox, StartRequest
 from seer_mcp.backends.local_extras import check_host_fits, clone_repos, secret_values
-from seer_mcp.backends.local_isolation import base_env, hub_repo_of, sandbox_plan
+from seer_mcp.backends.local_isolation import PipPrefix, base_env, hub_repo_of, sandbox_plan
 from seer_mcp.errors import InvalidRequest, SandboxStartError
 from seer_mcp.isolation.mode import Isolation, choose
 from seer_mcp.isolation.plan import IsolationPlan, Mount
@@ -106,6 +106,7 @@ class LocalBackend(Backend):
             runtime = Path(tempfile.mkdtemp(prefix=f"seer-{request.sandbox_id}-"))
         site_dir = root / "site-packages"
         site_dir.mkdir(exist_ok=True)
+        PipPrefix.of(site_dir).make()
         handle: dict[str, Any] = {"sandbox_id": request.sandbox_id, "root": str(root), "runtime": str(runtime),
                                   "socket": str(runtime / "agent.sock"), "isolation": isolation.level}
         if isolation.warning:
@@ -128,7 +129,7 @@ class LocalBackend(Backend):
                 (root / "workspace").mkdir(exist_ok=True)
                 (root / "logs").mkdir(exist_ok=True)
                 await clone_repos(request.spec.repos, root / "workspace",
-                                  {**self._env(request, site_dir), **_pip_env(), "PIP_TARGET": str(site_dir)},
+                                  {**_setup_env(self._env(request, site_dir)), "PIP_TARGET": str(site_dir)},
                                   root / "logs" / "repos.log", _setup_wrapper(plan, _local_repos(request)))
             if request.spec.debug:
                 handle["debug_port"] = _free_port()
@@ -209,7 +210,7 @@ class LocalBackend(Backend):
         proc = await asyncio.create_subprocess_exec(
             *wrapper, sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
             "--no-input", "--target", str(site_dir), *requirements,
-            env={**self._env(request, site_dir), **_pip_env()}, cwd=site_dir.parent,
+            env=_setup_env(self._env(request, site_dir)), cwd=site_dir.parent,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         )
         output, _ = await proc.communicate()
@@ -346,9 +347,14 @@ def _local_repos(request: StartRequest) -> list[str]:
     return paths
 
 
-def _pip_env() -> dict[str, str]:
-    """How this machine's pip reaches its indexes (PIP_* settings) for set-up steps only."""
-    return {k: v for k, v in os.environ.items() if k.startswith("PIP_") and k not in ("PIP_TARGET", "PIP_USER")}
+def _setup_env(sandbox: dict[str, str]) -> dict[str, str]:
+    """A set-up step's environment: the sandbox's, with this machine's PIP_* settings (how pip reaches its
+    indexes, which may hold credentials the sandbox's own commands never get). Set-up pip installs with
+    `--target`, which pip will not combine with the sandbox's PIP_PREFIX."""
+    env = {k: v for k, v in sandbox.items() if k != "PIP_PREFIX"}
+    env.update({k: v for k, v in os.environ.items()
+                if k.startswith("PIP_") and k not in ("PIP_TARGET", "PIP_USER", "PIP_PREFIX")})
+    return env
 
 
 _SAVED_DIRS = ("workspace", "site-packages")  # models come back from the cache; logs and sockets don't matter

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import sys
+import sysconfig
+from dataclasses import dataclass
 from pathlib import Path
 
 from seer_mcp.errors import InvalidRequest
@@ -26,11 +28,39 @@ _MODEL_FILES = ("config.json", "adapter_config.json", "model_index.json")
 WORKSPACE_ALIAS = "/workspace"
 
 
+@dataclass(frozen=True)
+class PipPrefix:
+    """Where a sandbox's own `pip install` puts packages: the server's environment is read-only in an isolated
+    sandbox, and must stay untouched by one that is not. `--prefix`, not `--target`: pip still sees what is
+    installed (`Requirement already satisfied`) rather than installing every dependency again."""
+
+    prefix: Path
+    libs: tuple[Path, ...]  # purelib, and platlib where it differs
+    scripts: Path
+
+    @classmethod
+    def of(cls, site_dir: Path) -> "PipPrefix":
+        prefix = site_dir / "_pip"  # inside site-packages: writable, and kept by snapshots with it
+        paths = sysconfig.get_paths(scheme=sysconfig.get_preferred_scheme("prefix"),
+                                    vars={"base": str(prefix), "platbase": str(prefix)})
+        libs = tuple(dict.fromkeys(Path(paths[name]) for name in ("purelib", "platlib")))
+        return cls(prefix, libs, Path(paths["scripts"]))
+
+    def make(self) -> None:
+        """Made before the kernels start, so that their import system sees packages installed later."""
+        for folder in self.libs:
+            folder.mkdir(parents=True, exist_ok=True)
+
+
 def base_env(root: Path, site_dir: Path, passthrough: list[str]) -> dict[str, str]:
     """The environment of the agent, its kernels and its commands, before the spec's `env` and secrets."""
-    return minimal_environment(home=str(root / "home"), python_bin=str(Path(sys.executable).parent),
-                               python_path=[str(site_dir), str(TOOLKIT_PARENT)],
-                               extra_names=tuple(passthrough))
+    pip = PipPrefix.of(site_dir)
+    env = minimal_environment(home=str(root / "home"), python_bin=str(Path(sys.executable).parent),
+                              python_path=[str(site_dir), *map(str, pip.libs), str(TOOLKIT_PARENT)],
+                              extra_names=tuple(passthrough))
+    env["PATH"] = f"{pip.scripts}{os.pathsep}{env['PATH']}"
+    env["PIP_PREFIX"] = str(pip.prefix)
+    return env
 
 
 def hub_repo_of(path: Path) -> Path | None:

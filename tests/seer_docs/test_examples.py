@@ -277,11 +277,6 @@ def test_environment_working_with_a_running_sandbox(seer_runtime: Runtime) -> No
         sandbox.terminate()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "`sandbox.exec(\"pip install einops\")` runs the server's pip, which installs into the server's venv, "
-    "read-only in the sandbox: `ERROR: Could not install packages due to an OSError: [Errno 30] Read-only file "
-    "system: '/work/main/.venv/lib/python3.11/site-packages/einops'`; a local sandbox's pip should install into "
-    "its own site-packages (as python_packages does: pip --target <sandbox>/site-packages)"))
 def test_environment_pip_install_in_a_running_sandbox_installs_for_it(seer_runtime: Runtime) -> None:
     ns: dict[str, Any] = {}
     run_doc(split_at(without_gpu(ENV_SANDBOX), "# ... agent works ...")[0], ns)
@@ -290,6 +285,11 @@ def test_environment_pip_install_in_a_running_sandbox_installs_for_it(seer_runti
         installed = run_doc(ENV_WORKING, ns)[2]
         assert "ERROR" not in installed, installed
         assert sandbox.exec_python("import einops; print(einops.__name__)").strip() == "einops"
+        # into the sandbox's own packages, which its snapshot keeps, not the server's environment
+        assert sandbox.exec("pip show einops | grep Location").strip().endswith("/site-packages")
+        assert "/_pip/" in sandbox.exec("python -c 'import einops; print(einops.__file__)'")
+        with pytest.raises(ImportError):
+            __import__("einops")  # this process is the server's environment
     finally:
         sandbox.terminate()
 

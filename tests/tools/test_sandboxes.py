@@ -116,21 +116,44 @@ async def test_the_server_token_never_reaches_the_kernel(client: Client) -> None
     assert output_of(result).strip() == "[]"
 
 
+TINY_PACKAGE = {"seer_tinypkg/__init__.py": "ANSWER = 42\n", "pyproject.toml": textwrap.dedent("""
+    [build-system]
+    requires = ["setuptools>=61"]
+    build-backend = "setuptools.build_meta"
+    [project]
+    name = "seer-tinypkg"
+    version = "1.0"
+""")}
+
+
 async def test_python_packages_are_installed_for_that_sandbox_only(client: Client, tmp_path: Path) -> None:
     package = tmp_path / "tinypkg"
-    (package / "seer_tinypkg").mkdir(parents=True)
-    (package / "seer_tinypkg" / "__init__.py").write_text("ANSWER = 42\n")
-    (package / "pyproject.toml").write_text(textwrap.dedent("""
-        [build-system]
-        requires = ["setuptools>=61"]
-        build-backend = "setuptools.build_meta"
-        [project]
-        name = "seer-tinypkg"
-        version = "1.0"
-    """))
+    for name, text in TINY_PACKAGE.items():
+        (package / name).parent.mkdir(parents=True, exist_ok=True)
+        (package / name).write_text(text)
     await open_session(client, python_packages=[str(package)])
     result = await client.call_tool("execute_code", {"code": "import seer_tinypkg; print(seer_tinypkg.ANSWER)"})
     assert output_of(result).strip() == "42"
+    with pytest.raises(ImportError):
+        __import__("seer_tinypkg")
+
+
+async def test_the_agents_own_pip_install_serves_its_running_kernel_and_stays_in_its_sandbox(
+        client: Client, settings: Settings) -> None:
+    # An agent's `!pip install` mid-notebook: into the sandbox's packages (not the server's environment, which
+    # an isolated sandbox cannot write), importable in the kernel that is already running.
+    sandbox_id, _ = await open_session(client)
+    make = (f"import pathlib\nfor name, text in {TINY_PACKAGE!r}.items():\n"
+            "    path = pathlib.Path('tinypkg', name); path.parent.mkdir(parents=True, exist_ok=True)\n"
+            "    path.write_text(text)\n")
+    await client.call_tool("execute_code", {"code": make})
+    installed = await client.call_tool("execute_code", {
+        "code": "!pip install --quiet --no-build-isolation --disable-pip-version-check ./tinypkg && echo done"})
+    assert output_of(installed).strip().endswith("done"), output_of(installed)
+    result = await client.call_tool("execute_code", {"code": "import seer_tinypkg; print(seer_tinypkg.ANSWER)"})
+    assert output_of(result).strip() == "42"
+    where = await client.call_tool("execute_code", {"code": "print(seer_tinypkg.__file__)"})
+    assert output_of(where).strip().startswith(str(settings.sandboxes_dir / sandbox_id / "site-packages"))
     with pytest.raises(ImportError):
         __import__("seer_tinypkg")
 
