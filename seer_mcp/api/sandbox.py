@@ -8,13 +8,13 @@ block the caller's loop. `await sandbox.start()` also works.
 
 from __future__ import annotations
 
-import ast
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generator
 
 from seer_mcp.api.config import SandboxConfig, workspace_relative
+from seer_mcp.api.implicit_imports import with_implicit_imports
 from seer_mcp.api.runtime import Runtime, default_runtime
 from seer_mcp.api.workspace import Library
 from seer_mcp.backends import choose_backend
@@ -52,30 +52,6 @@ class Snapshot:
     snapshot_id: str
     name: str | None
     sandbox_id: str
-
-
-# Names Seer's sandboxes had imported for `exec_python`, and the import each stands for.
-_IMPLICIT_IMPORTS = {"torch": "import torch", "np": "import numpy as np", "transformers": "import transformers"}
-
-
-def with_implicit_imports(code: str) -> str:
-    """`code` preceded by the imports of the `_IMPLICIT_IMPORTS` names it reads but never binds itself."""
-    try:
-        tree = ast.parse(code)
-    except SyntaxError:
-        return code  # Python says what is wrong with it
-    read, bound = set(), set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name):
-            (read if isinstance(node.ctx, ast.Load) else bound).add(node.id)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            bound.update((alias.asname or alias.name).partition(".")[0] for alias in node.names)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            bound.add(node.name)
-        elif isinstance(node, ast.arg):
-            bound.add(node.arg)
-    needed = [_IMPLICIT_IMPORTS[name] for name in _IMPLICIT_IMPORTS if name in read - bound]
-    return "\n".join([*needed, code]) if needed else code
 
 
 class _Awaitable:

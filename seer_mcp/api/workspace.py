@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from seer_mcp.api.config import workspace_relative
+from seer_mcp.api.implicit_imports import with_implicit_imports
 from seer_mcp.workspace import LibrarySpec, PreparedWorkspace, WorkspaceSpec, prepare_workspace
 
 __all__ = ["Library", "Skill", "Workspace"]
@@ -102,7 +103,9 @@ class Workspace:
                         *(skill.path for skill in self.skills)],
             local_files={str(Path(h).expanduser().resolve()): workspace_relative(d) for h, d in self.local_files},
             local_dirs={str(Path(h).expanduser().resolve()): workspace_relative(d) for h, d in self.local_dirs},
-            custom_init_code=self.custom_init_code, preload_models=self.preload_models,
+            # as in Seer, where it ran after the model loading's imports (see implicit_imports)
+            custom_init_code=with_implicit_imports(self.custom_init_code) if self.custom_init_code else None,
+            preload_models=self.preload_models,
             hidden_model_loading=self.hidden_model_loading)
 
     def prepare(self) -> PreparedWorkspace:

@@ -502,17 +502,16 @@ def test_workspaces_skills(seer_runtime: Runtime, experiment_dir: Path) -> None:
         sandbox.terminate()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the doc's custom_init_code calls AutoTokenizer without importing it: `NameError: name 'AutoTokenizer' is not "
-    "defined` (its AutoModel.from_pretrained('google/gemma-2-9b') now loads the sandbox's configured model from "
-    "its Hub cache); seer-mcp's model loading leaves no transformers names in the kernel"))
 def test_workspaces_custom_init_code(seer_runtime: Runtime) -> None:
     ns: dict[str, Any] = {}
     run_doc(WORKSPACE_INIT_CODE, ns)
     run_doc(without_gpu(CORE_SANDBOX), ns)  # a sandbox with the model it names
     try:
         session = ns["create_notebook_session"](ns["sandbox"], ns["workspace"])
-        assert session.exec("print(type(model).__name__, type(tokenizer).__name__)").split()[0] == "LlamaModel"
+        # the sandbox's configured model, by its Hub id (AutoModel: the bare transformer), and its tokenizer
+        assert session.exec("print(type(model).__name__, model.config.num_hidden_layers, "
+                            "tokenizer.decode(tokenizer('the cat')['input_ids']))").split() == [
+            "LlamaModel", str(LAYERS), "<bos>", "the", "cat"]
     finally:
         ns["sandbox"].terminate()
 
