@@ -9,6 +9,7 @@ or reach other sessions. Any agent framework that speaks MCP can use it.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 import subprocess
@@ -18,12 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from seer_mcp.api.config import SandboxConfig
+from seer_mcp.api.library_env import variables_read_by
 from seer_mcp.api.runtime import Runtime, ServedSession, default_runtime
 from seer_mcp.api.sandbox import Sandbox, _Awaitable
 from seer_mcp.api.workspace import Workspace
 from seer_mcp.harness.local_workdirs import LocalMcpConfig, close_local_workdir, open_local_workdir
 from seer_mcp.tools.groups import TOOL_GROUPS
 from seer_mcp.manager.scope import Scope
+
+log = logging.getLogger(__name__)
 
 __all__ = ["CLISession", "LocalNotebookSession", "LocalSession", "NotebookSession", "create_cli_session",
            "create_local_notebook_session", "create_local_session", "create_notebook_session"]
@@ -218,12 +222,32 @@ def create_local_notebook_session(workspace: Workspace | None = None, name: str 
     """A notebook on this machine (a local sandbox, no account); the notebook is copied into `output_dir`.
 
     `python_packages` are pip-installed for this sandbox only (Seer's Kimi example needs `openai`);
-    `secrets` and `env` reach its kernel's environment as a `SandboxConfig`'s do.
+    `secrets` and `env` reach its kernel's environment as a `SandboxConfig`'s do. With `secrets` left out,
+    the environment variables the workspace's libraries read by name (`os.environ.get("OPENROUTER_API_KEY")`)
+    and this process has are passed, as Seer's local notebook, run in the caller's environment, had them;
+    nothing else of this environment is. `secrets=[]` passes none.
     """
     runtime = default_runtime()
-    sandbox = Sandbox(SandboxConfig(backend="local", python_packages=python_packages or [], secrets=secrets or [],
+    if secrets is None:
+        secrets = _variables_for(workspace)
+    sandbox = Sandbox(SandboxConfig(backend="local", python_packages=python_packages or [], secrets=secrets,
                                     env=env or {}), runtime)
     return runtime.run(_local_notebook(runtime, sandbox, workspace, name, Path(output_dir)))
+
+
+def _variables_for(workspace: Workspace | None) -> list[str]:
+    """The variables the workspace's libraries read that this process (or ./.env) has; the rest stay unset, as
+    they would have been in Seer."""
+    wanted = variables_read_by(workspace.libraries) if workspace is not None else []
+    if not wanted:
+        return []
+    from dotenv import dotenv_values
+
+    dotenv = dotenv_values(Path(".env")) if Path(".env").is_file() else {}
+    present = [name for name in wanted if os.environ.get(name) or dotenv.get(name)]
+    if present:
+        log.info("the local notebook gets %s, which its libraries read (secrets=[] passes none)", ", ".join(present))
+    return present
 
 
 async def _local_notebook(runtime: Runtime, sandbox: Sandbox, workspace: Workspace | None, name: str,

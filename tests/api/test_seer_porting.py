@@ -12,6 +12,7 @@ import pytest
 
 import seer_mcp.backends.modal_backend as modal_backend
 from seer_mcp import (
+    Library,
     LocalSession,
     Sandbox,
     SandboxConfig,
@@ -134,4 +135,19 @@ def test_a_local_notebook_session_installs_its_python_packages(local_runtime: Ru
     """))
     session = create_local_notebook_session(output_dir=tmp_path / "outputs", python_packages=[str(package)])
     assert session.exec("import seer_porting_pkg\nprint(seer_porting_pkg.ANSWER)").strip() == "42"
+    session.terminate()
+
+
+def test_a_local_notebook_gets_only_the_variables_its_libraries_read(local_runtime: Runtime, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SEER_PORTING_READ_KEY", "sk-read")
+    monkeypatch.setenv("SEER_PORTING_OTHER_KEY", "sk-other")
+    library = Library.from_code("reader", "import os\nKEY = os.environ.get('SEER_PORTING_READ_KEY')\n"
+                                          "MISSING = os.getenv('SEER_PORTING_UNSET_KEY')\n")
+    probe = "import os\nprint(sorted(k for k in os.environ if k.startswith('SEER_PORTING')), reader.KEY)"
+    session = create_local_notebook_session(Workspace(libraries=[library]), output_dir=tmp_path / "a")
+    assert session.exec(probe).strip() == "['SEER_PORTING_READ_KEY'] sk-read"
+    session.terminate()
+    session = create_local_notebook_session(Workspace(libraries=[library]), output_dir=tmp_path / "b", secrets=[])
+    assert session.exec(probe).strip() == "[] None"  # secrets=[]: none
     session.terminate()
