@@ -106,7 +106,6 @@ class LocalBackend(Backend):
             runtime = Path(tempfile.mkdtemp(prefix=f"seer-{request.sandbox_id}-"))
         site_dir = root / "site-packages"
         site_dir.mkdir(exist_ok=True)
-        PipPrefix.of(site_dir).make()
         handle: dict[str, Any] = {"sandbox_id": request.sandbox_id, "root": str(root), "runtime": str(runtime),
                                   "socket": str(runtime / "agent.sock"), "isolation": isolation.level}
         if isolation.warning:
@@ -123,6 +122,7 @@ class LocalBackend(Backend):
             if request.restore is not None:
                 await request.progress(0, None, "copying the snapshot's files into the sandbox")
                 await asyncio.to_thread(_copy_saved_state, Path(request.restore["path"]), root)
+            PipPrefix.of(site_dir).make()
             await self._install_packages(request, site_dir, root / "logs", plan)
             if request.spec.repos:
                 await request.progress(0, None, f"cloning {len(request.spec.repos)} repo(s) into the workspace")

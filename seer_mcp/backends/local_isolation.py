@@ -47,9 +47,26 @@ class PipPrefix:
         return cls(prefix, libs, Path(paths["scripts"]))
 
     def make(self) -> None:
-        """Made before the kernels start, so that their import system sees packages installed later."""
+        """Made before the kernels start, so that their import system sees packages installed later; and the
+        sandbox's package folders made site dirs (below)."""
         for folder in self.libs:
             folder.mkdir(parents=True, exist_ok=True)
+        site_dir = self.prefix.parent
+        relative = [os.path.relpath(folder, site_dir) for folder in (site_dir, *self.libs)]
+        (site_dir / "sitecustomize.py").write_text(_SITE_HOOK.format(relative=relative))
+
+
+# PYTHONPATH folders are not site dirs: their .pth files, which editable installs (`pip install -e .`, a repo's
+# install command) and some packages rely on, would be ignored. Python imports the first sitecustomize on its
+# path at start-up; the sandbox's, first on PYTHONPATH, makes its folders site dirs. (Paths relative to the
+# file: a snapshot's copy in another sandbox still finds them.)
+_SITE_HOOK = """# Written by seer-mcp: this sandbox's package folders are site dirs, so their .pth files work.
+import os as _os
+import site as _site
+
+for _folder in {relative!r}:
+    _site.addsitedir(_os.path.normpath(_os.path.join(_os.path.dirname(_os.path.abspath(__file__)), _folder)))
+"""
 
 
 def base_env(root: Path, site_dir: Path, passthrough: list[str]) -> dict[str, str]:

@@ -65,6 +65,8 @@ class SandboxRegistry:
         self.events = events
         self._backends: dict[str, Backend] = {}
         self._live: dict[str, LiveSandbox] = {}
+        # Sandboxes being stopped (out of _live, still "running" in the store until they are down): why.
+        self._ending: dict[str, str] = {}
         self._sessions: dict[str, SessionRecord] = {}
         self._hooks: list[SandboxHook] = []
         # Set whenever a deadline may have moved (a sandbox came, went idle or busy); the reaper waits on it.
@@ -205,12 +207,16 @@ class SandboxRegistry:
                 self.store.set_status(sandbox_id, TERMINATED, detail)
                 self.events.publish({"type": "sandbox_terminated", "sandbox_id": sandbox_id, "detail": detail})
             return {"sandbox_id": sandbox_id, "status": TERMINATED}
-        with contextlib.suppress(SeerError):
-            await live.client.shutdown()
-        await live.client.close()
-        await live.backend.stop(live.record.handle)
-        self._forget(sandbox_id)
-        self.store.set_status(sandbox_id, TERMINATED, detail)
+        self._ending[sandbox_id] = detail
+        try:
+            with contextlib.suppress(SeerError):
+                await live.client.shutdown()
+            await live.client.close()
+            await live.backend.stop(live.record.handle)
+            self._forget(sandbox_id)
+            self.store.set_status(sandbox_id, TERMINATED, detail)
+        finally:
+            self._ending.pop(sandbox_id, None)
         self.events.publish({"type": "sandbox_terminated", "sandbox_id": sandbox_id, "detail": detail})
         return {"sandbox_id": sandbox_id, "status": TERMINATED, "outputs_path": live.record.outputs_path}
 
@@ -223,6 +229,9 @@ class SandboxRegistry:
             raise InvalidRequest(f"{len(self._live)} sandboxes are running ({', '.join(self._live)}); "
                                  "pass sandbox_id")
         live = self._live.get(sandbox_id)
+        if live is None and sandbox_id in self._ending:
+            raise NotFound(f"sandbox {sandbox_id!r} is being terminated ({self._ending[sandbox_id]}); "
+                           "create a new one")
         if live is None:
             record = self.store.sandbox(sandbox_id)
             if record is not None:

@@ -25,7 +25,7 @@ import ast
 import asyncio
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -33,10 +33,12 @@ from typing import Any
 import pytest
 from fastmcp import Client
 
+from seer_mcp import Sandbox, Workspace, create_notebook_session
 from seer_mcp.api import Runtime, set_default_runtime
 from seer_mcp.backends import modal_backend
 from seer_mcp.errors import SeerError
 from tests.conftest import REPO, output_of
+from tests.fake_github import GIT_SETTINGS, fake_github, publish
 from tests.fake_http import FakeHandler, serving, without_proxies
 from tests.harness.conftest import FakeMessagesAPI, message, result_text, text, tool_use
 from tests.harness.test_claude_cli import _cli_runs
@@ -867,6 +869,93 @@ def test_experiment_4_introspection(seer_runtime: Runtime) -> None:
         assert run_a_cell(ns["session"].mcp_config, EXP4_AGENT).strip() == f"{int(0.7 * LAYERS)} (2, 1) True"
     finally:
         ns["sandbox"].terminate()
+
+
+# ---- Environment: Repos; Experiment 5: Checkpoint Diffing ----
+
+ENV_REPOS = IMPORTS + '''from seer_mcp import RepoConfig
+
+config = SandboxConfig(
+    repos=[
+        RepoConfig(url="https://github.com/org/repo"),
+        RepoConfig(url="org/repo", install="pip install -e ."),
+    ],
+)
+'''
+
+# The page's three config snippets, each `# ...` filled with the others.
+EXP5_CONFIG = '''
+from seer_mcp import RepoConfig, SandboxConfig
+
+config = SandboxConfig(
+    repos=[RepoConfig(url="nickjiang2378/interp_embed")],
+    secrets=["GEMINI_API_KEY", "OPENAI_KEY", "OPENROUTER_API_KEY", "HF_TOKEN"],
+    timeout=7200,  # 2 hours (default is 1 hour)
+)
+'''
+
+PACKAGE = {"pyproject.toml": ('[project]\nname = "{name}"\nversion = "0.1"\n[build-system]\n'
+                              'requires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n'),
+           "{name}/__init__.py": '"""{name}, as the fake GitHub has it."""\nSOURCE = "{name}"\n'}
+
+
+def package_files(name: str) -> dict[str, str]:
+    return {path.format(name=name): text.format(name=name) for path, text in PACKAGE.items()}
+
+
+@pytest.fixture
+def github_runtime(offline_hub: Path, experiment_dir: Path, tmp_path: Path,
+                   monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
+    """A runtime whose sandboxes' git clones `https://github.com/org/name` from a fake GitHub on 127.0.0.1."""
+    without_proxies(monkeypatch)
+    publish(tmp_path / "github", "org/repo", package_files("repo"))
+    publish(tmp_path / "github", "nickjiang2378/interp_embed", package_files("interp_embed"))
+    with fake_github(tmp_path / "github") as git_env:
+        for name, value in git_env.items():
+            monkeypatch.setenv(name, value)
+        runtime = start_runtime(tmp_path, sandbox_env_passthrough=list(GIT_SETTINGS))
+        yield runtime
+        runtime.close()
+        set_default_runtime(None)
+
+
+def test_environment_repos(github_runtime: Runtime) -> None:
+    ns: dict[str, Any] = {}
+    run_doc(ENV_REPOS, ns)
+    sandbox = ns["Sandbox"](ns["config"]).start()
+    try:
+        clone = f"{sandbox.info['workspace_path']}/repo"  # in an isolated sandbox, also at /workspace/repo
+        assert [(h.url, h.path) for h in sandbox.repo_handles] == [
+            ("https://github.com/org/repo", clone), ("org/repo", clone)]
+        assert "repo, as the fake GitHub has it." in sandbox.exec("cat /workspace/repo/repo/__init__.py")
+        # `pip install -e .` ran in the clone: a fresh interpreter, from anywhere, imports the package.
+        assert sandbox.exec("cd / && python -c 'import repo; print(repo.SOURCE, repo.__file__)'").split() == [
+            "repo", f"{clone}/repo/__init__.py"]
+    finally:
+        sandbox.terminate()
+
+
+def test_experiment_5_checkpoint_diffing_config(github_runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    keys = {"GEMINI_API_KEY": "g-1", "OPENAI_KEY": "o-2", "OPENROUTER_API_KEY": "or-3", "HF_TOKEN": "hf-4"}
+    for name, value in keys.items():
+        monkeypatch.setenv(name, value)
+    ns: dict[str, Any] = {}
+    run_doc(EXP5_CONFIG, ns)
+    sandbox = Sandbox(ns["config"]).start()
+    try:
+        listed = {s["sandbox_id"]: s for s in github_runtime.manager.list_sandboxes()}[sandbox.sandbox_id]
+        assert 7190 < listed["expires_in_s"] <= 7200  # "2 hours (default is 1 hour)"
+        # "The repo is cloned to /workspace/interp_embed in the sandbox. The agent can import from it."
+        notebook = create_notebook_session(sandbox, Workspace())
+        assert notebook.exec("import os\nprint(sorted(os.listdir('/workspace/interp_embed')))").strip() == \
+            "['.git', 'interp_embed', 'pyproject.toml']"
+        assert notebook.exec("import sys\nsys.path.insert(0, '/workspace/interp_embed')\nimport interp_embed\n"
+                             "print(interp_embed.SOURCE)").strip() == "interp_embed"
+        # "Secrets ... are available as environment variables in the sandbox."
+        shown = notebook.exec(f"import os\nprint({{k: os.environ.get(k) for k in {sorted(keys)!r}}})")
+        assert ast.literal_eval(shown.strip()) == keys
+    finally:
+        sandbox.terminate()
 
 
 # ---- Experiment 6: Petri-Style Harness ----

@@ -176,11 +176,14 @@ async def test_an_idle_sandbox_is_terminated(client: Client) -> None:
 
 
 async def test_a_sandbox_is_terminated_at_the_end_of_its_lifetime(client: Client) -> None:
-    sandbox_id, _ = await open_session(client, timeout=3)
-    await asyncio.sleep(5)
+    # A lifetime long enough for the sandbox to start and run a cell on a loaded machine; then waited out.
+    sandbox_id, _ = await open_session(client, timeout=10)
+    assert output_of(await client.call_tool("execute_code", {"code": "print('alive')"})).strip() == "alive"
+    listed = (await client.call_tool("list_sandboxes", {})).structured_content["sandboxes"]
+    await asyncio.sleep(max(0.0, listed[0]["expires_in_s"]) + 2)
     assert sandbox_processes(sandbox_id) == []
     result = await client.call_tool("execute_code", {"code": "1"}, raise_on_error=False)
-    assert result.is_error
+    assert result.is_error and "lifetime" in text_of(result), text_of(result)
 
 
 async def test_a_running_cell_is_not_cut_short_by_the_idle_limit(client: Client) -> None:
