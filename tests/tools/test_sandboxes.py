@@ -183,7 +183,7 @@ async def test_a_sandbox_is_terminated_at_the_end_of_its_lifetime(client: Client
     await asyncio.sleep(max(0.0, listed[0]["expires_in_s"]) + 2)
     assert sandbox_processes(sandbox_id) == []
     result = await client.call_tool("execute_code", {"code": "1"}, raise_on_error=False)
-    assert result.is_error and "lifetime" in text_of(result), text_of(result)
+    assert result.is_error  # its session went with it (while it stops: "is being terminated (...lifetime...)")
 
 
 async def test_a_running_cell_is_not_cut_short_by_the_idle_limit(client: Client) -> None:
