@@ -23,6 +23,7 @@ from seer_mcp.api.library_env import variables_read_by
 from seer_mcp.api.runtime import Runtime, ServedSession, default_runtime
 from seer_mcp.api.sandbox import Sandbox, _Awaitable
 from seer_mcp.api.workspace import Workspace
+from seer_mcp.backends.local_extras import dotenv_here
 from seer_mcp.harness.local_workdirs import LocalMcpConfig, close_local_workdir, open_local_workdir
 from seer_mcp.tools.groups import TOOL_GROUPS
 from seer_mcp.manager.scope import Scope
@@ -241,9 +242,7 @@ def _variables_for(workspace: Workspace | None) -> list[str]:
     wanted = variables_read_by(workspace.libraries) if workspace is not None else []
     if not wanted:
         return []
-    from dotenv import dotenv_values
-
-    dotenv = dotenv_values(Path(".env")) if Path(".env").is_file() else {}
+    dotenv = dotenv_here()
     present = [name for name in wanted if os.environ.get(name) or dotenv.get(name)]
     if present:
         log.info("the local notebook gets %s, which its libraries read (secrets=[] passes none)", ", ".join(present))

@@ -47,15 +47,22 @@ def missing_system_packages(packages: list[str]) -> list[str]:
     return missing
 
 
+def dotenv_here() -> dict[str, str]:
+    """The variables `./.env` sets (secrets are read from there as from the environment); {} without one."""
+    if not Path(".env").is_file():
+        return {}
+    from dotenv import dotenv_values
+
+    return {k: v for k, v in dotenv_values(Path(".env")).items() if v is not None}
+
+
 def secret_values(names: list[str], modal_names: dict[str, list[str]] | None = None) -> dict[str, str]:
     """Each named secret's value from this server's environment or its .env; all of them, or an error.
 
     A Modal secret's name (`huggingface-secret`, as Seer's examples give it) stands for the variables
     `modal_names` lists for it (`Settings.local_secrets`); any other name is one variable.
     """
-    from dotenv import dotenv_values
-
-    local = {k: v for k, v in dotenv_values(Path(".env")).items() if v is not None} if Path(".env").is_file() else {}
+    local = dotenv_here()
     found, missing = {}, []
     for name in names:
         variables = (modal_names or {}).get(name, [name])

@@ -6,9 +6,10 @@
         print(message)
 
 Providers: "claude" (Claude Code through `claude-agent-sdk`; its own host tools are off unless
-`allow_host_tools=True`, or the agent is a local session's: see `local_workdirs`) and "anthropic" (a plain tool-use loop on the Messages API, connecting to the
-MCP servers itself). `run_agent_interactive` is a terminal chat over the same providers. Every message
-is written to a JSON Lines transcript (see `seer_mcp.harness.messages`).
+`allow_host_tools=True`, or the agent is a local session's: see `local_workdirs`) and "anthropic" (a
+plain tool-use loop on the Messages API, connecting to the MCP servers itself). `run_agent_interactive`
+is a terminal chat over the same providers. Every message is written to a JSON Lines transcript (see
+`seer_mcp.harness.messages`).
 
 Optional: `pip install 'seer-mcp[harness]'`. The SDKs are imported when a provider is used, and nothing in
 the server imports this package.

@@ -222,11 +222,13 @@ class ClaudeConversation:
         if not claude_credentials_found():
             raise HarnessError(_NO_CREDENTIALS)
         self._args = (prompt, mcp_config, model, allow_host_tools, max_turns)
-        self.options = claude_options(*self._args)  # checks the entries now; the working directory comes later
-        self._workdir: str | None = None
+        in_folder: dict[str, Any] = {}
         if allow_host_tools and workdir is not None:
             path = os.pathsep.join(filter(None, [str(workdir), os.environ.get("PYTHONPATH")]))
-            self.options = claude_options(*self._args, cwd=workdir, env={"PYTHONPATH": path})
+            in_folder = {"cwd": workdir, "env": {"PYTHONPATH": path}}
+        # checks the entries now; without host tools, the working directory comes later
+        self.options = claude_options(*self._args, **in_folder)
+        self._workdir: str | None = None
         self.client: Any = None
         self.translator = ClaudeTranslator()
 

@@ -160,9 +160,9 @@ async def run_agent_interactive(prompt: str = "", mcp_config: dict[str, Any] | N
 
     `user_message`, if given, is sent first without asking. Ctrl-C while the agent works stops its turn and
     returns to the prompt; Ctrl-C or Ctrl-D (EOF) at the prompt, or `/exit`, ends the chat. `mcp_config` and
-    `allow_host_tools` are as for `run_agent` (a local session's agent gets host tools in its folder). `input_fn` and
-    `output_fn` replace `input` and `print` (tests, other front ends). Everything goes to the transcript, as
-    with `run_agent`; its path is returned.
+    `allow_host_tools` are as for `run_agent` (a local session's agent gets host tools in its folder).
+    `input_fn` and `output_fn` replace `input` and `print` (tests, other front ends). Everything goes to the
+    transcript, as with `run_agent`; its path is returned.
     """
     host_tools, workdir = _check(provider, mcp_config, allow_host_tools)
     model = resolve_model(model)
