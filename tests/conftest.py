@@ -26,6 +26,21 @@ REPO = Path(__file__).resolve().parents[1]
 os.environ["SEER_TERMINATE_ON_EXIT"] = "1"
 
 
+def tiny_package(module: str, init: str = "ANSWER = 42\n") -> dict[str, str]:
+    """A pip-installable package's files (relative path -> text): `import <module>` runs `init`."""
+    pyproject = ('[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n'
+                 f'[project]\nname = "{module.replace("_", "-")}"\nversion = "1.0"\n')
+    return {f"{module}/__init__.py": init, "pyproject.toml": pyproject}
+
+
+def write_files(folder: Path, files: dict[str, str]) -> Path:
+    """Writes `files` (relative path -> text) under `folder`; returns `folder`."""
+    for relative, text in files.items():
+        (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+        (folder / relative).write_text(text)
+    return folder
+
+
 @pytest.fixture(autouse=True)
 def no_local_session_outlives_its_test(monkeypatch: pytest.MonkeyPatch) -> None:
     # An open local session gives `run_agent(..., mcp_config={})` host tools; each test starts with none open.

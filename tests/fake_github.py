@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
+from tests.conftest import write_files
 from tests.fake_http import serving
 
 GIT_SETTINGS = ("GIT_CONFIG_COUNT", "GIT_CONFIG_KEY_0", "GIT_CONFIG_VALUE_0")
@@ -18,10 +19,7 @@ GIT_SETTINGS = ("GIT_CONFIG_COUNT", "GIT_CONFIG_KEY_0", "GIT_CONFIG_VALUE_0")
 
 def publish(root: Path, org_and_name: str, files: dict[str, str]) -> None:
     """A bare repo `root/org/name.git` whose one commit holds `files` (relative path -> text)."""
-    work = root / "work" / org_and_name
-    for relative, text in files.items():
-        (work / relative).parent.mkdir(parents=True, exist_ok=True)
-        (work / relative).write_text(text)
+    work = write_files(root / "work" / org_and_name, files)
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=main"]
     subprocess.run([*git, "init", "-q"], cwd=work, check=True)
     subprocess.run([*git, "add", "."], cwd=work, check=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -24,6 +23,7 @@ from seer_mcp.api import Runtime, set_default_runtime
 from seer_mcp.errors import InvalidRequest, SeerError
 from tests import fake_modal
 from tests.api.conftest import make_runtime
+from tests.conftest import tiny_package, write_files
 
 pytestmark = pytest.mark.slow
 
@@ -122,17 +122,7 @@ def test_create_cli_session_refuses_a_second_argument_that_is_not_a_workspace(lo
 
 
 def test_a_local_notebook_session_installs_its_python_packages(local_runtime: Runtime, tmp_path: Path) -> None:
-    package = tmp_path / "tinypkg"
-    (package / "seer_porting_pkg").mkdir(parents=True)
-    (package / "seer_porting_pkg" / "__init__.py").write_text("ANSWER = 42\n")
-    (package / "pyproject.toml").write_text(textwrap.dedent("""
-        [build-system]
-        requires = ["setuptools>=61"]
-        build-backend = "setuptools.build_meta"
-        [project]
-        name = "seer-porting-pkg"
-        version = "1.0"
-    """))
+    package = write_files(tmp_path / "tinypkg", tiny_package("seer_porting_pkg"))
     session = create_local_notebook_session(output_dir=tmp_path / "outputs", python_packages=[str(package)])
     assert session.exec("import seer_porting_pkg\nprint(seer_porting_pkg.ANSWER)").strip() == "42"
     session.terminate()

@@ -37,7 +37,7 @@ from seer_mcp import Sandbox, Workspace, create_notebook_session
 from seer_mcp.api import Runtime, set_default_runtime
 from seer_mcp.backends import modal_backend
 from seer_mcp.errors import SeerError
-from tests.conftest import REPO, output_of
+from tests.conftest import REPO, output_of, tiny_package
 from tests.fake_github import GIT_SETTINGS, fake_github, publish
 from tests.fake_http import FakeHandler, serving, without_proxies
 from tests.harness.conftest import FakeMessagesAPI, message, result_text, text, tool_use
@@ -894,13 +894,8 @@ config = SandboxConfig(
 )
 '''
 
-PACKAGE = {"pyproject.toml": ('[project]\nname = "{name}"\nversion = "0.1"\n[build-system]\n'
-                              'requires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n'),
-           "{name}/__init__.py": '"""{name}, as the fake GitHub has it."""\nSOURCE = "{name}"\n'}
-
-
 def package_files(name: str) -> dict[str, str]:
-    return {path.format(name=name): text.format(name=name) for path, text in PACKAGE.items()}
+    return tiny_package(name, f'"""{name}, as the fake GitHub has it."""\nSOURCE = "{name}"\n')
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import textwrap
 from pathlib import Path
 
 import psutil
@@ -13,7 +12,7 @@ from fastmcp import Client
 
 from seer_mcp.server.app import build_server
 from seer_mcp.settings import Settings
-from tests.conftest import open_session, output_of, sandbox_processes, text_of
+from tests.conftest import open_session, output_of, sandbox_processes, text_of, tiny_package, write_files
 
 pytestmark = pytest.mark.slow
 
@@ -116,21 +115,11 @@ async def test_the_server_token_never_reaches_the_kernel(client: Client) -> None
     assert output_of(result).strip() == "[]"
 
 
-TINY_PACKAGE = {"seer_tinypkg/__init__.py": "ANSWER = 42\n", "pyproject.toml": textwrap.dedent("""
-    [build-system]
-    requires = ["setuptools>=61"]
-    build-backend = "setuptools.build_meta"
-    [project]
-    name = "seer-tinypkg"
-    version = "1.0"
-""")}
+TINY_PACKAGE = tiny_package("seer_tinypkg")
 
 
 async def test_python_packages_are_installed_for_that_sandbox_only(client: Client, tmp_path: Path) -> None:
-    package = tmp_path / "tinypkg"
-    for name, text in TINY_PACKAGE.items():
-        (package / name).parent.mkdir(parents=True, exist_ok=True)
-        (package / name).write_text(text)
+    package = write_files(tmp_path / "tinypkg", TINY_PACKAGE)
     await open_session(client, python_packages=[str(package)])
     result = await client.call_tool("execute_code", {"code": "import seer_tinypkg; print(seer_tinypkg.ANSWER)"})
     assert output_of(result).strip() == "42"
