@@ -120,7 +120,9 @@ class SandboxSpec(BaseModel):
     def _distinct_variables(self) -> "SandboxSpec":
         names = [m.var_name for m in self.models]
         if len(names) != len(set(names)):
-            raise ValueError(f"models need distinct var_name values, got {names}")
+            # Seer loaded such models into one variable, the last replacing the others: refused here.
+            raise ValueError(f"models need distinct var_name values, got {names}: give each model its own, "
+                             "e.g. var_name=\"adapter\" (its tokenizer is then adapter_tokenizer)")
         return self
 
     @field_validator("gpu")

@@ -27,6 +27,7 @@ from seer_mcp.backends.local_extras import dotenv_here
 from seer_mcp.harness.local_workdirs import LocalMcpConfig, close_local_workdir, open_local_workdir
 from seer_mcp.tools.groups import TOOL_GROUPS
 from seer_mcp.manager.scope import Scope
+from seer_mcp.workspace import SKILLS_DIR
 
 log = logging.getLogger(__name__)
 
@@ -332,11 +333,16 @@ def create_local_session(workspace: Workspace | None = None, workspace_dir: str 
     docs = ""
     if workspace is not None:
         prepared = workspace.prepare()
+        skills = {(SKILLS_DIR, skill["name"]) for skill in prepared.skills}
         for upload in prepared.uploads:
             relative = upload.sandbox_path.removeprefix("libraries/")  # importable from the folder itself
-            target = folder / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(upload.data)
+            targets = [folder / relative]
+            if tuple(Path(relative).parts[:2]) in skills:
+                # also where Claude Code, this session's agent, discovers skills (where Seer put them)
+                targets.append(folder / ".claude" / relative)
+            for target in targets:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(upload.data)
         docs = prepared.docs
         if workspace.custom_init_code:
             (folder / "init_workspace.py").write_text(workspace.custom_init_code)
