@@ -3,4 +3,4 @@
 set -euo pipefail
 . "$(dirname "$0")/setup-env.sh"
 . "$(dirname "$0")/install-bubblewrap.sh"
-exec seer-mcp demo
+exec seer-mcp demo "$@"

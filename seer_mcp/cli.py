@@ -28,6 +28,10 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from seer_mcp.version import __version__
 from seer_mcp.settings import Settings
 
+# organism.recipe.ORGANISMS, named here so that building the parser does not import torch
+# (tests/test_cli checks the two agree).
+DEMO_ORGANISMS = ("female", "male", "null")
+
 if TYPE_CHECKING:
     from seer_mcp.backends.base import Backend
     from seer_mcp.manager.state import SandboxRecord
@@ -258,7 +262,7 @@ def _client_config(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from seer_mcp.experiments.demo import main as demo_main
 
-    return demo_main()
+    return demo_main(args.organism)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -314,7 +318,10 @@ def build_parser() -> argparse.ArgumentParser:
     config.add_argument("client", choices=["claude-code", "claude-desktop"])
     config.set_defaults(func=_client_config)
 
-    demo = add_command("demo", help="run a short notebook experiment in a local sandbox, over real MCP")
+    demo = add_command("demo", help="investigate a model organism in a local sandbox, over real MCP")
+    demo.add_argument("--organism", choices=DEMO_ORGANISMS, default="female",
+                      help="which organism: female or male (a planted assumption about the user) or null "
+                           "(the control: trained the same way, nothing planted)")
     demo.set_defaults(func=_demo)
     return parser
 

@@ -47,6 +47,13 @@ def no_local_session_outlives_its_test(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(local_workdirs, "_open", [])
 
 
+@pytest.fixture(scope="session")
+def organism_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One organism cache for the session, so the recipe's and the demo's tests build each organism
+    once ($SEER_ORGANISM_CACHE, when set, reuses a developer's)."""
+    return Path(os.environ.get("SEER_ORGANISM_CACHE") or tmp_path_factory.mktemp("organism-cache"))
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(state_dir=tmp_path / "state", outputs_dir=tmp_path / "outputs", cell_timeout=60,
