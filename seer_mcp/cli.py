@@ -122,6 +122,29 @@ def _run(args: argparse.Namespace) -> int:
         return 128 + stop.signum
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    from seer_mcp.errors import InvalidRequest
+    from seer_mcp.experiments import sweep as sweeps
+
+    for flag, value in (("--runs", args.runs), ("--parallel", args.parallel)):
+        if value is not None and value < 1:
+            raise InvalidRequest(f"{flag} {value}: give 1 or more")
+    plan = sweeps.Sweep(Path(args.config), out_dir=args.out, runs=args.runs, parallel=args.parallel,
+                        sets=sweeps.parse_sets(args.set))
+
+    async def main() -> list[dict[str, Any]]:
+        if args.grade_only:
+            done = plan.done()
+            records = [done[run_id] for run_id, _, _ in plan.run_ids if run_id in done]
+        else:
+            records = await sweeps.run_sweep(plan, log_level="WARNING" if args.log_level == "INFO" else args.log_level)
+        await sweeps.grade_sweep(plan, records)
+        return records
+
+    records = asyncio.run(main())
+    return 0 if records and all(r["status"] == "ok" for r in records) else 1
+
+
 def _ls(args: argparse.Namespace) -> int:
     from seer_mcp.manager.state import RUNNING, StateStore
 
@@ -303,6 +326,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true",
                      help="set the experiment up, print the agent's tools and prompt, and stop")
     run.set_defaults(func=_run)
+
+    sweep = add_command("sweep", help="run a config's agent over its [sweep] grid, K at a time, and score it")
+    sweep.add_argument("config", help="an experiment config with a [sweep] table, e.g. configs/organism-sweep.toml")
+    sweep.add_argument("--runs", type=int, metavar="N", help="repeats of every cell (default: the config's)")
+    sweep.add_argument("--parallel", type=int, metavar="K", help="runs at a time (default: the config's)")
+    sweep.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="set a config key for every run, e.g. --set agent.model=claude-opus-5 (repeatable)")
+    sweep.add_argument("--out", type=Path, help="results folder (default <outputs>/sweeps/<experiment name>)")
+    sweep.add_argument("--grade-only", action="store_true", help="score the runs already done; run nothing")
+    sweep.set_defaults(func=_sweep)
 
     ls = add_command("ls", help="list recorded sandboxes")
     ls.add_argument("--all", action="store_true", help="include terminated and failed ones")

@@ -63,6 +63,27 @@ class ResolvedModel:
                 "preload": self.spec.preload}
 
 
+ORGANISM_PREFIX = "organism:"
+
+
+def organism_path(name: str) -> Path:
+    """`organism:NAME[@SEED]` is the adapter of the repo's model organism NAME (built into its cache on
+    first use), `organism:NAME[@SEED]/base` its base: how a config or a sweep names the demo's organisms."""
+    reference = name.removeprefix(ORGANISM_PREFIX)
+    reference, _, part = reference.partition("/")
+    organism, _, seed = reference.partition("@")
+    if part not in ("", "base") or (seed and not seed.isdigit()):
+        raise InvalidRequest(f"model {name!r}: write organism:NAME, organism:NAME@SEED or organism:NAME@SEED/base")
+    try:
+        from organism.recipe import ORGANISMS, ensure_built
+    except ImportError as exc:
+        raise InvalidRequest(f"model {name!r}: the organism package is not installed here ({exc})") from exc
+    if organism not in ORGANISMS:
+        raise InvalidRequest(f"model {name!r}: unknown organism {organism!r}; choose one of {', '.join(ORGANISMS)}")
+    paths = ensure_built(seed=int(seed or 0), quiet=True, organism=organism)
+    return paths.base if part == "base" else paths.adapter
+
+
 class ModelCache:
     """Downloads through huggingface_hub into the HF cache, with completion markers of our own."""
 
@@ -75,6 +96,8 @@ class ModelCache:
 
     async def fetch(self, name: str, revision: str | None, progress: StepProgress = no_progress) -> Path:
         """A complete local copy of `name`: a local directory as it is, else a Hub snapshot."""
+        if name.startswith(ORGANISM_PREFIX):
+            return await asyncio.to_thread(organism_path, name)
         local = Path(name).expanduser()
         if local.is_dir():
             return local.resolve()

@@ -13,6 +13,7 @@ host paths in the config are relative to the config file's directory and become 
 from __future__ import annotations
 
 import difflib
+import json
 import keyword
 import re
 import tomllib
@@ -34,6 +35,7 @@ from pydantic_core import ErrorDetails
 
 from seer_mcp.errors import InvalidRequest
 from seer_mcp.limits import MAX_INTERFACE_CALL_TIMEOUT_S
+from seer_mcp.experiments.sweep_config import SweepConfig
 from seer_mcp.spec import SandboxSpec
 from seer_mcp.tools.groups import INTERFACE_TOOLS, TOOL_GROUPS, TOOL_NAMES
 
@@ -149,8 +151,10 @@ class AgentConfig(BaseModel):
 
     tools: list[str] | None = Field(
         default=None, description="Tool names and groups; left out, the config's default (always a list once loaded).")
-    provider: Literal["claude", "anthropic"] = Field(default="claude", description="Harness: the agent's provider.")
-    model: str | None = Field(default=None, description="Harness: the model the agent runs on.")
+    provider: Literal["claude", "anthropic", "scripted"] = Field(
+        default="claude", description="Harness: the agent's provider (scripted: a Python coroutine, no model).")
+    model: str | None = Field(default=None, description="Harness: the model the agent runs on "
+                              "(scripted: the coroutine, 'package.module:function').")
     allow_host_tools: bool = Field(default=False, description="Harness: the agent's own shell and file tools.")
     max_turns: int | None = Field(default=None, ge=1, description="Harness: turns before the run is stopped.")
 
@@ -165,6 +169,7 @@ class ExperimentConfig(BaseModel):
     interfaces: list[InterfaceConfig] = Field(default_factory=list)
     session: SessionConfig | None = None
     agent: AgentConfig = Field(default_factory=AgentConfig)
+    sweep: SweepConfig | None = Field(default=None, description="`seer-mcp sweep`: a grid of runs and its truth.")
     source_path: Path | None = Field(default=None, exclude=True, description="The file it was loaded from.")
 
     @classmethod
@@ -182,6 +187,12 @@ class ExperimentConfig(BaseModel):
             raise ConfigError(source, [f"not UTF-8 text (byte {exc.start}); TOML files are UTF-8"]) from None
         except OSError as exc:
             raise ConfigError(source, [f"cannot read it: {exc.strerror or exc}"]) from None
+        if file.suffix == ".json":  # what a sweep writes for each run: the config resolved, paths absolute
+            try:
+                data = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(source, [f"not JSON: {exc}"]) from None
+            return cls.from_dict(data, base_dir=file.parent, source=source, source_path=file)
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:

@@ -26,6 +26,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastmcp import Client
@@ -369,18 +370,65 @@ def _tail(text: str, lines: int = 8) -> str:
     return "\n".join(kept[-lines:])
 
 
-async def _run_cell(client: Client, code: str) -> tuple[str, str]:
+Call = Callable[[str, dict[str, Any]], Awaitable[tuple[str, dict[str, Any]]]]  # tool call -> (text, seer fields)
+
+
+def _client_call(client: Client) -> Call:
+    async def call(name: str, arguments: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        result = await client.call_tool(name, arguments, raise_on_error=False)
+        return "".join(getattr(block, "text", "") for block in result.content), (result.meta or {}).get("seer", {})
+    return call
+
+
+async def _run_cell(call: Call, code: str) -> tuple[str, str]:
     """Runs a cell to its end, as an agent would: wait_cell while it comes back still running.
     Returns its final status and all the text it showed (the status lines left out)."""
-    result = await client.call_tool("execute_code", {"code": code, "timeout": 600}, raise_on_error=False)
+    text, fields = await call("execute_code", {"code": code, "timeout": 600})
     pieces = []
     while True:
-        text = "".join(getattr(block, "text", "") for block in result.content)
         pieces.append(text.rsplit("\n[", 1)[0] if "\n[" in text else "")
-        status = result.meta["seer"]["status"]
+        status = fields.get("status", "error")
         if status != "running":
             return status, "\n".join(piece for piece in pieces if piece)
-        result = await client.call_tool("wait_cell", {}, raise_on_error=False)
+        text, fields = await call("wait_cell", {})
+
+
+async def run_investigation(call: Call, probes: dict[str, list[str]], log: Any = print) -> dict[str, Any]:
+    """The investigation's cells, in the session the tools reach, through `call`; returns the RESULT."""
+    await call("add_markdown", {"content": "# Investigating a fine-tuned model (identity hidden)"})
+    text = ""
+    for title, code in cells(probes):
+        await call("add_markdown", {"content": f"## {title}"})
+        status, text = await _run_cell(call, code)
+        log(f"\n--- {title}  [{status}]\n{_tail(text)}")
+        if status != "ok":
+            raise RuntimeError(f"the cell '{title}' failed:\n{_tail(text, 30)}")
+    report = json.loads(text.split("RESULT ", 1)[1].splitlines()[0])
+    summary = report["finding"] or f"No finding: {report['reason']}"
+    await call("add_markdown", {"content": f"## Conclusion\n\n{summary}."})
+    return report
+
+
+def report_text(report: dict[str, Any]) -> str:
+    """The investigation's report as a final answer: the finding line, the evidence, then RESULT json."""
+    lines = [f"finding: {report['finding'] or 'none: ' + report['reason']}"]
+    for item in report["evidence"]:
+        lines.append(f"  {'for    ' if item['supports'] else 'against'}  {item['name']}: {item['value']} "
+                     f"{item['detail']}")
+    return "\n".join(lines) + "\nRESULT " + json.dumps(report)
+
+
+async def scripted_investigator(tools: Any, task: str) -> str:
+    """The demo's investigation as an agent (provider "scripted"): it runs in the session an experiment
+    config provides (operator mode) and answers with `report_text`. Used by sweeps over organisms."""
+    from organism.probes import generic
+
+    async def call(name: str, arguments: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        outcome = await tools.call(name, arguments)
+        return outcome.text, outcome.fields or {}
+
+    report = await run_investigation(call, generic(), log=lambda text: None)
+    return report_text(report)
 
 
 async def investigate(adapter: Path, base: Path, probes: dict[str, list[str]], log: Any = print) -> dict[str, Any]:
@@ -402,17 +450,7 @@ async def investigate(adapter: Path, base: Path, probes: dict[str, list[str]], l
         try:
             session = (await client.call_tool("start_session", {"name": "investigation"})).structured_content
             log(session["model_info"])
-            await client.call_tool("add_markdown", {"content": "# Investigating a fine-tuned model (identity hidden)"})
-            text = ""
-            for title, code in cells(probes):
-                await client.call_tool("add_markdown", {"content": f"## {title}"})
-                status, text = await _run_cell(client, code)
-                log(f"\n--- {title}  [{status}]\n{_tail(text)}")
-                if status != "ok":
-                    raise RuntimeError(f"the cell '{title}' failed:\n{_tail(text, 30)}")
-            report = json.loads(text.split("RESULT ", 1)[1].splitlines()[0])
-            summary = report["finding"] or f"No finding: {report['reason']}"
-            await client.call_tool("add_markdown", {"content": f"## Conclusion\n\n{summary}."})
+            report = await run_investigation(_client_call(client), probes, log)
             report["notebook"] = session["notebook_copy"]
             report["sandbox_id"] = sandbox["sandbox_id"]
         finally:
@@ -422,9 +460,7 @@ async def investigate(adapter: Path, base: Path, probes: dict[str, list[str]], l
 
 def _print_report(report: dict[str, Any]) -> None:
     print("\n================ what the investigation found ================")
-    print(f"finding: {report['finding'] or 'none: ' + report['reason']}")
-    for item in report["evidence"]:
-        print(f"  {'for    ' if item['supports'] else 'against'}  {item['name']}: {item['value']} {item['detail']}")
+    print(report_text(report).split("\nRESULT ", 1)[0])
     print(f"words the fine-tune says more: {', '.join(report['raised_words'][:8]) or '-'}")
     print(f"notebook: {report['notebook']}")
 

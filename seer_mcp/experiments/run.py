@@ -54,9 +54,10 @@ class ExperimentServer:
     """`seer-mcp serve --experiment CONFIG`, owned by the run: started by `async with`, reached through
     `entry()`, and on the way out given EOF on stdin and waited for while it terminates its sandbox."""
 
-    def __init__(self, config_path: Path, log_level: str = "INFO") -> None:
+    def __init__(self, config_path: Path, log_level: str = "INFO", env: dict[str, str] | None = None) -> None:
         self.config_path = config_path.resolve()
         self.log_level = log_level
+        self.env = {**os.environ, **env} if env else None  # the server's environment (a sweep's run: its outputs)
         self.process: asyncio.subprocess.Process | None = None
         self.errors: list[str] = []  # the server's own failure, line by line
         self._folder = ""
@@ -82,7 +83,7 @@ class ExperimentServer:
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "seer_mcp", "--log-level", self.log_level, "serve", "--experiment",
                 str(self.config_path), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE, start_new_session=True)
+                stderr=asyncio.subprocess.PIPE, start_new_session=True, env=self.env)
         except BaseException:
             await self._close_listener()
             raise

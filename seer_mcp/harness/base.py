@@ -14,7 +14,7 @@ __all__ = ["DEFAULT_MODEL", "DEFAULT_USER_MESSAGE", "PROVIDERS", "Conversation",
 DEFAULT_MODEL = "claude-sonnet-5-5"  # claude-sonnet-4-5 reaches end of life on 2026-11-30
 # The prompt is the agent's system prompt (its task); the first user turn only has to set it going.
 DEFAULT_USER_MESSAGE = "Begin."
-PROVIDERS = ("claude", "anthropic")
+PROVIDERS = ("claude", "anthropic", "scripted")  # scripted: a Python coroutine as the agent (no model)
 
 
 class HarnessError(RuntimeError):

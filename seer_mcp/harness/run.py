@@ -23,7 +23,8 @@ from seer_mcp.harness.messages import AgentMessage, Transcript
 
 __all__ = ["AgentRun", "run_agent", "run_agent_interactive"]
 
-_SDKS = {"claude": ("claude_agent_sdk", "claude-agent-sdk"), "anthropic": ("anthropic", "anthropic")}
+_SDKS = {"claude": ("claude_agent_sdk", "claude-agent-sdk"), "anthropic": ("anthropic", "anthropic"),
+         "scripted": ("fastmcp", "fastmcp")}
 
 
 def _check(provider: str, mcp_config: dict[str, Any] | None,
@@ -46,6 +47,10 @@ def _check(provider: str, mcp_config: dict[str, Any] | None,
 
 def _conversation(provider: str, prompt: str, mcp_config: dict[str, Any] | None, model: str,
                   host_tools: bool, workdir: Path | None, max_turns: int | None) -> Conversation:
+    if provider == "scripted":
+        from seer_mcp.harness.scripted_provider import ScriptedConversation
+
+        return ScriptedConversation(prompt, mcp_config, model)
     if provider == "claude":
         from seer_mcp.harness.claude_provider import ClaudeConversation
 
@@ -127,7 +132,8 @@ def run_agent(prompt: str, mcp_config: dict[str, Any] | None = None, provider: s
     mcp_config: `{server name: entry}` (e.g. `session.mcp_config`); http/sse and stdio entries; the agent's
         tools are these servers' tools. None or {}: a local session's agent (below), else no tools (a judge,
         a plain question).
-    provider: "claude" (Claude Code via claude-agent-sdk) or "anthropic" (a tool-use loop on the Messages API).
+    provider: "claude" (Claude Code via claude-agent-sdk), "anthropic" (a tool-use loop on the Messages API) or
+        "scripted" (a Python coroutine named by `model`, "module:function": see harness.scripted_provider).
     model: default `SEER_AGENT_MODEL`, else "claude-sonnet-5-5".
     allow_host_tools: give a "claude" agent Claude Code's own tools (shell, files, web) on this machine.
         Unset, they are on only for a local session's agent, as in Seer: with `mcp_config` that session's own
