@@ -118,7 +118,7 @@ def test_missing_task_file(tmp_path: Path) -> None:
      "sandbox.models[0]: is_peft=True needs base_model"),
     (MINIMAL + 'gpu_count = "two"\n', "sandbox.gpu_count: Input should be a valid integer"),
     (MINIMAL + '[session]\nkind = "repl"\n', "session.kind: Input should be 'notebook' or 'cli'"),
-    (MINIMAL + '[agent]\nprovider = "openai"\n', "agent.provider: Input should be 'claude' or 'anthropic'"),
+    (MINIMAL + '[agent]\nprovider = "openai"\n', "agent.provider: Input should be 'claude', 'anthropic' or 'scripted'"),
     (MINIMAL + '[agent]\ntools = "cells"\n', "agent.tools: Input should be a valid list"),
 ])
 def test_invalid_values_name_the_field(tmp_path: Path, body: str, expected: str) -> None:

@@ -358,7 +358,9 @@ def _describe(error: ErrorDetails) -> list[str]:
         message = str(context["error"])
         if not loc:  # ExperimentConfig's own checks: already "path: problem" lines
             return message.splitlines()
-        return [f"{path}: {line}" for line in message.splitlines()]
+        # A nested model's own checks may name a key inside it ("grid.organism: ..."): one dotted path.
+        return [f"{path}.{line}" if re.match(r"[A-Za-z_][\w.]*: ", line) else f"{path}: {line}"
+                for line in message.splitlines()]
     shown = repr(error.get("input"))
     shown = shown if len(shown) <= 80 else shown[:77] + "..."
     return [f"{path}: {error['msg']} (got {shown})"]
