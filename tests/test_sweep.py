@@ -7,9 +7,10 @@ import csv
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
-import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import pytest
 from seer_mcp.errors import InvalidRequest
 from seer_mcp.experiments.config import ConfigError, ExperimentConfig
 from seer_mcp.experiments.sweep import Sweep, parse_sets
-from seer_mcp.experiments.sweep_config import GraderConfig, SweepConfig
+from seer_mcp.experiments.sweep_config import GraderConfig
 from seer_mcp.experiments.sweep_grade import grade_rule, score, wilson, write_scores
 from tests.conftest import PYTHON, REPO, sandbox_processes
 
@@ -54,7 +55,8 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_the_grid_gives_each_run_its_config(tmp_path: Path) -> None:
-    sweep = Sweep(write(tmp_path, CONFIG), out_dir=tmp_path / "out", sets=parse_sets(["experiment.task=hello {organism}"]))
+    sets = parse_sets(["experiment.task=hello {organism}"])
+    sweep = Sweep(write(tmp_path, CONFIG), out_dir=tmp_path / "out", sets=sets)
     assert [c.label for c in sweep.cells] == [
         "organism=female, seed=0, agent.max_turns=3", "organism=female, seed=1, agent.max_turns=3",
         "organism=null, seed=0, agent.max_turns=3", "organism=null, seed=1, agent.max_turns=3"]
@@ -189,3 +191,53 @@ def test_a_sweep_over_organisms_and_a_control_is_scored_killed_and_resumed(tmp_p
     # Scoring again runs nothing.
     again = subprocess.run([*command, "--grade-only"], env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0 and "[sweep]" not in again.stderr and "organism=male, seed=0" in again.stdout
+
+
+async def one_slow_cell(tools, task: str) -> str:  # noqa: ANN001
+    """A scripted agent for the Modal sweep: one cell that takes a few seconds."""
+    outcome = await tools.call("execute_code", {"code": "import time, os; time.sleep(4); print('done', os.getpid())"})
+    assert outcome.fields["status"] == "ok", outcome.text
+    return "finding: none"
+
+
+MODAL_SWEEP = """
+[experiment]
+name = "modal-sweep"
+task = "run one cell"
+[sandbox]
+backend = "modal"
+[session]
+name = "work"
+[agent]
+tools = ["cells"]
+provider = "scripted"
+model = "tests.test_sweep:one_slow_cell"
+[sweep]
+parallel = 3
+[sweep.grid]
+n = [1, 2, 3]
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_modal_sweep_has_its_sandboxes_in_flight_at_once(tmp_path: Path) -> None:
+    """On Modal (the fake SDK, in each run's server), K runs are K sandboxes at the same time."""
+    config = write(tmp_path, MODAL_SWEEP)
+    containers = Path(tempfile.mkdtemp(prefix="seerfm-"))  # short: kernels' AF_UNIX sockets live under it
+    env = {**os.environ, "SEER_STATE_DIR": str(tmp_path / "state"), "SEER_OUTPUTS_DIR": str(tmp_path / "outputs"),
+           "SEER_TEST_FAKE_MODAL": str(tmp_path / "fake-modal"), "SEER_MODAL_ROOT": str(containers / "{sandbox_id}"),
+           "PYTHONPATH": os.pathsep.join([str(REPO / "tests" / "fake_modal_site"), os.environ.get("PYTHONPATH", "")])}
+    try:
+        done = subprocess.run([PYTHON, "-m", "seer_mcp", "sweep", str(config), "--out", str(tmp_path / "out")],
+                              env=env, cwd=REPO, capture_output=True, text=True, timeout=540)
+    finally:
+        shutil.rmtree(containers, ignore_errors=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    records = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
+    assert len(records) == 3 and all(r["status"] == "ok" and r["backend"] == "modal" for r in records)
+    assert max(r["started_at"] for r in records) < min(r["ended_at"] for r in records)  # all three at once
+    used = [root for root in (tmp_path / "fake-modal").iterdir() if any(root.iterdir())]
+    assert len(used) == 3  # three servers, each with the fake SDK and a sandbox of its own
+    assert not sandbox_processes(str(containers))
+    assert "modal-sweep: 3 runs" in done.stdout

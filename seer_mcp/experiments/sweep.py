@@ -169,6 +169,7 @@ async def _run_one(sweep: Sweep, run_id: str, cell: Cell, repeat: int, log_level
     record: dict[str, Any] = {"run_id": run_id, "cell": cell.as_dict(), "repeat": repeat, "status": "failed",
                               "config": str(config_file), "transcript": str(transcript)}
     calls: Counter[str] = Counter()
+    record["started_at"] = round(time.time(), 3)
     started = time.monotonic()
     final = None
     # Its notebook and outputs in the run's folder; fastmcp's start-up banner (K of them) kept off the terminal.
@@ -199,6 +200,7 @@ async def _run_one(sweep: Sweep, run_id: str, cell: Cell, repeat: int, log_level
     except Exception as exc:
         record["error"] = f"{type(exc).__name__}: {exc}"[:2000]
     wall = time.monotonic() - started
+    record["ended_at"] = round(time.time(), 3)
     usage = (final.metadata.get("usage") if final is not None else None) or {}
     gpus = (config.sandbox.gpu_count or 1) if config.sandbox.gpu else 0
     gpu_s = round(wall * gpus, 1)
