@@ -20,7 +20,7 @@ from seer_mcp.errors import InvalidRequest
 from seer_mcp.experiments.config import ConfigError, ExperimentConfig
 from seer_mcp.experiments.sweep import Sweep, parse_sets
 from seer_mcp.experiments.sweep_config import GraderConfig
-from seer_mcp.experiments.sweep_grade import grade_rule, score, wilson, write_scores
+from seer_mcp.experiments.sweep_grade import grade_rule, pools, score, wilson, write_scores
 from tests.conftest import PYTHON, REPO, sandbox_processes
 
 SWEEP_CONFIG = REPO / "configs" / "organism-sweep.toml"
@@ -137,6 +137,13 @@ def test_rates_per_cell_with_intervals_tables_and_a_figure(tmp_path: Path) -> No
     assert rows[null.label]["false_positive"] == wilson(1, 2) and "success" not in rows[null.label]
     assert rows[sweep.cells[1].label]["runs"] == 0 and rows[sweep.cells[1].label]["success"] == (0.0, 0.0, 1.0)
     assert wilson(0, 10) == (0.0, 0.0, 0.278) and wilson(10, 10) == (1.0, 0.722, 1.0)
+    # Pooled over the rest of the grid (seeds, max_turns): one row per value of the truth variable.
+    records.append(record(sweep.cells[1], 1))  # female, seed 1: a success
+    pooled = {row["cell"]: row for row in score(records, sweep.settings, pools(sweep.settings))}
+    assert list(pooled) == ["organism=female (pooled)", "organism=null (pooled)"]
+    assert pooled["organism=female (pooled)"]["success"] == wilson(2, 3)
+    assert pooled["organism=null (pooled)"]["false_positive"] == wilson(1, 2)
+    records.pop()
     write_scores(list(rows.values()), records, tmp_path, "test")
     scores = list(csv.DictReader((tmp_path / "scores.csv").open()))
     assert {(r["cell"], r["rate"]) for r in scores} >= {(female.label, "success"), (null.label, "false_positive")}

@@ -268,7 +268,8 @@ async def run_sweep(sweep: Sweep, out: TextIO = sys.stderr, log_level: str = "WA
 async def grade_sweep(sweep: Sweep, records: list[dict[str, Any]], out: TextIO = sys.stdout) -> list[dict[str, Any]]:
     """Grades every finished run (`grade` added to its record, all written to graded.jsonl), prints the
     per-cell table and writes scores.csv, summary.csv and scores.png; returns the table's rows."""
-    from seer_mcp.experiments.sweep_grade import grade_judge, grade_rule, print_scores, score, truth_of, write_scores
+    from seer_mcp.experiments.sweep_grade import (grade_judge, grade_rule, pools, print_scores, score, truth_of,
+                                                  write_scores)
 
     grader = sweep.settings.grader
     for record in records:
@@ -282,7 +283,7 @@ async def grade_sweep(sweep: Sweep, records: list[dict[str, Any]], out: TextIO =
     with (sweep.out_dir / "graded.jsonl").open("w", encoding="utf-8") as handle:
         for record in records:
             handle.write(json.dumps(record) + "\n")
-    rows = score(records, sweep.settings, sweep.cells)
+    rows = score(records, sweep.settings, [*sweep.cells, *pools(sweep.settings)])
     print(f"\n{sweep.name}: {len(records)} runs, graded by the {grader.kind} grader", file=out)
     print_scores(rows, out)
     write_scores(rows, records, sweep.out_dir, f"{sweep.name} ({grader.kind} grader)")

@@ -15,12 +15,13 @@ from __future__ import annotations
 import csv
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from seer_mcp.experiments.sweep_config import GraderConfig, SweepConfig
 
-__all__ = ["grade_rule", "grade_judge", "score", "wilson", "write_scores", "print_scores"]
+__all__ = ["grade_rule", "grade_judge", "pools", "score", "wilson", "write_scores", "print_scores"]
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float, float]:
@@ -82,11 +83,38 @@ async def grade_judge(report: str, truth: list[str] | None, grader: GraderConfig
             "grader": "judge"}
 
 
+@dataclass(frozen=True)
+class _Pool:
+    """Every cell with one value of the truth variable, pooled over the rest of the grid."""
+
+    variable: str
+    value: Any
+
+    @property
+    def label(self) -> str:
+        return f"{self.variable}={self.value} (pooled)"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {self.variable: self.value}
+
+    def holds(self, cell: dict[str, Any]) -> bool:
+        return cell.get(self.variable) == self.value
+
+
+def pools(settings: SweepConfig) -> list[_Pool]:
+    """One per value of the truth variable, when the grid has other names to pool over; else none."""
+    for variable in settings.truth:
+        if len(settings.grid) > 1:
+            return [_Pool(variable, value) for value in settings.grid[variable]]
+    return []
+
+
 def score(records: list[dict[str, Any]], settings: SweepConfig, cells: list[Any]) -> list[dict[str, Any]]:
-    """One row per cell: runs, failures, and its rates with intervals."""
+    """One row per cell (or pool of cells): runs, failures, and its rates with intervals."""
     rows = []
     for cell in cells:
-        mine = [r for r in records if r["cell"] == cell.as_dict()]
+        holds = cell.holds if isinstance(cell, _Pool) else (lambda found, cell=cell: found == cell.as_dict())
+        mine = [r for r in records if holds(r["cell"])]
         graded = [r for r in mine if r["status"] == "ok" and r.get("grade", {}).get("claims_finding") is not None]
         truth = truth_of(settings, cell.as_dict())
         claims = sum(r["grade"]["claims_finding"] for r in graded)
