@@ -113,7 +113,7 @@ class Sweep:
         self.out_dir = Path(out_dir or outputs / "sweeps" / self.name).resolve()
         grid = self.settings.grid
         self.cells = [Cell(tuple(zip(grid, combo))) for combo in itertools.product(*grid.values())] or [Cell(())]
-        for key in self.sets:  # fail before any run starts, not in the first one
+        if self.sets:  # a key the config cannot take fails now, not in the first run
             self.config_for(self.cells[0])
 
     @property
@@ -127,7 +127,7 @@ class Sweep:
         for key, value in [*((k, v) for k, v in cell.values if "." in k), *self.sets.items()]:
             _set_dotted(data, key, value)
         sandbox = data.setdefault("sandbox", {})
-        if self.parallel > 1 and sandbox.get("backend") in (None, "local") and isinstance(sandbox, dict):
+        if self.parallel > 1 and isinstance(sandbox, dict) and sandbox.get("backend") in (None, "local"):
             # K local kernels share this machine's cores: each gets its share of threads. Left at torch's
             # default (every core each), their thread pools spin against each other: 20x slower on 2 cores.
             threads = str(max(1, (os.cpu_count() or 1) // self.parallel))

@@ -102,9 +102,9 @@ class _Pool:
 
 
 def pools(settings: SweepConfig) -> list[_Pool]:
-    """One per value of the truth variable, when the grid has other names to pool over; else none."""
+    """One per value of the truth variable, when another grid name has several values to pool over."""
     for variable in settings.truth:
-        if len(settings.grid) > 1:
+        if any(len(values) > 1 for name, values in settings.grid.items() if name != variable):
             return [_Pool(variable, value) for value in settings.grid[variable]]
     return []
 
