@@ -252,21 +252,29 @@ async def dry_run(config: ExperimentConfig, out: TextIO = sys.stdout, log_level:
     return {"tools": [t.name for t in tools], "instructions": instructions, "prompt": prompt}
 
 
+def agent_messages(config: ExperimentConfig, entry: dict[str, Any], transcript_path: Path | None = None) -> Any:
+    """The config's agent on its task prompt, its one MCP server `entry` (the run's relay): `run_agent`'s
+    message stream. `seer-mcp run` prints it; a sweep's run counts it."""
+    from seer_mcp.harness import run_agent
+
+    agent = config.agent
+    return run_agent(config.task_prompt, {"seer": entry}, provider=agent.provider, model=agent.model,
+                     allow_host_tools=agent.allow_host_tools, max_turns=agent.max_turns,
+                     transcript_path=transcript_path)
+
+
 async def run(config: ExperimentConfig, out: TextIO = sys.stdout, log_level: str = "INFO") -> int:
     """Runs the config's agent on its task prompt; prints its messages as they come."""
     try:
-        from seer_mcp.harness import run_agent
+        import seer_mcp.harness  # noqa: F401  (agent_messages needs it: say so before the server starts)
     except ImportError as exc:
         raise InvalidRequest(f"seer-mcp run needs the harness: pip install 'seer-mcp[harness]' ({exc})") from exc
     if not config.task_prompt:
         raise InvalidRequest(f"{config.source_path}: the config has no task (experiment.task or task_file)")
     assert config.source_path is not None
-    agent = config.agent
 
     async def converse(entry: dict[str, Any], stopped: list[int]) -> None:
-        async with contextlib.aclosing(run_agent(
-                config.task_prompt, {"seer": entry}, provider=agent.provider, model=agent.model,
-                allow_host_tools=agent.allow_host_tools, max_turns=agent.max_turns)) as messages:
+        async with contextlib.aclosing(agent_messages(config, entry)) as messages:
             async for message in messages:
                 if stopped:
                     break  # the cancellation was absorbed on the way: stop here all the same

@@ -29,6 +29,7 @@ from typing import Any, TextIO
 from seer_mcp.errors import InvalidRequest
 from seer_mcp.experiments.config import ConfigError, ExperimentConfig
 from seer_mcp.experiments.sweep_config import SweepConfig
+from seer_mcp.settings import Settings
 
 __all__ = ["Cell", "Sweep", "grade_sweep", "parse_sets", "run_sweep"]
 
@@ -109,8 +110,7 @@ class Sweep:
         self.runs = runs or self.settings.runs
         self.parallel = parallel or self.settings.parallel
         self.sets = sets or {}
-        outputs = Path(os.environ.get("SEER_OUTPUTS_DIR") or "seer-outputs").expanduser()
-        self.out_dir = Path(out_dir or outputs / "sweeps" / self.name).resolve()
+        self.out_dir = Path(out_dir or Settings().outputs_dir / "sweeps" / self.name).expanduser().resolve()
         grid = self.settings.grid
         self.cells = [Cell(tuple(zip(grid, combo))) for combo in itertools.product(*grid.values())] or [Cell(())]
         if self.sets:  # a key the config cannot take fails now, not in the first run
@@ -156,8 +156,7 @@ class Sweep:
 
 async def _run_one(sweep: Sweep, run_id: str, cell: Cell, repeat: int, log_level: str) -> dict[str, Any]:
     """One run: its config written, `seer-mcp serve --experiment` and the agent, its numbers collected."""
-    from seer_mcp.experiments.run import ExperimentServer
-    from seer_mcp.harness import run_agent
+    from seer_mcp.experiments.run import ExperimentServer, agent_messages
 
     folder = sweep.out_dir / "runs" / run_id
     folder.mkdir(parents=True, exist_ok=True)
@@ -179,11 +178,7 @@ async def _run_one(sweep: Sweep, run_id: str, cell: Cell, repeat: int, log_level
         async with ExperimentServer(config_file, log_level, env=env) as server:
             async def converse() -> None:
                 nonlocal final
-                agent = config.agent
-                async with contextlib.aclosing(run_agent(
-                        config.task_prompt, {"seer": server.entry()}, provider=agent.provider, model=agent.model,
-                        allow_host_tools=agent.allow_host_tools, max_turns=agent.max_turns,
-                        transcript_path=transcript)) as messages:
+                async with contextlib.aclosing(agent_messages(config, server.entry(), transcript)) as messages:
                     async for message in messages:
                         if message.kind == "tool_call":
                             calls[message.tool_name or "?"] += 1
