@@ -12,7 +12,7 @@ fi
 if ! python -c "import torch" 2>/dev/null; then
   python -m pip install --quiet "torch==2.13.0" || python -m pip install --quiet "torch>=2.3,<3"
 fi
-python -m pip install --quiet -e ".[dev,interop]"
+python -m pip install --quiet -e ".[dev,interop,inspect]"
 # The MCP clients that still need the 1.x MCP SDK, which seer-mcp's own (mcp>=2.3) rules out, get a venv of
 # their own for tests/interop (which fail without it).
 if ! .venv/mcp1/bin/python -c "import langchain_mcp_adapters.tools, mcpadapt.core" 2>/dev/null; then

@@ -19,6 +19,7 @@ import json
 import os
 import re
 import shutil
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +67,9 @@ class ResolvedModel:
 ORGANISM_PREFIX = "organism:"
 
 
+_ORGANISM_BUILDS = threading.Lock()
+
+
 def organism_path(name: str) -> Path:
     """`organism:NAME[@SEED]` is the adapter of the repo's model organism NAME (built into its cache on
     first use), `organism:NAME[@SEED]/base` its base: how a config or a sweep names the demo's organisms."""
@@ -80,7 +84,11 @@ def organism_path(name: str) -> Path:
         raise InvalidRequest(f"model {name!r}: the organism package is not installed here ({exc})") from exc
     if organism not in ORGANISMS:
         raise InvalidRequest(f"model {name!r}: unknown organism {organism!r}; choose one of {', '.join(ORGANISMS)}")
-    paths = ensure_built(seed=int(seed or 0), quiet=True, organism=organism)
+    # One build at a time in this process: building loads and trains torch models, and transformers' loading
+    # patches torch module construction process-wide (empty "meta" weights), which a build in another
+    # thread then picks up ("Cannot copy out of meta tensor"). The recipe's file lock covers other processes.
+    with _ORGANISM_BUILDS:
+        paths = ensure_built(seed=int(seed or 0), quiet=True, organism=organism)
     return paths.base if part == "base" else paths.adapter
 
 

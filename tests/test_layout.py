@@ -26,7 +26,12 @@ FORBIDDEN: dict[str, tuple[set[str], set[str]]] = {
     "backends": ({"manager", "tools", "server", "experiments", "api", "harness", "ui", "cli"}, set()),
     "manager": ({"agent", "tools", "server", "experiments", "api", "harness", "ui", "cli"}, MCP),
     "tools": ({"agent", "backends", "server", "api", "harness", "ui", "cli"}, set()),
+    # Inspect's side is loaded by Inspect alone (its entry point): nothing of seer-mcp needs inspect_ai.
+    **{part: ({"inspect_eval"}, {"inspect_ai"}) for part in ("server", "experiments", "api", "harness", "ui", "cli")},
 }
+for _part in ("shared", "isolation", "agent", "backends", "manager", "tools"):
+    FORBIDDEN[_part][0].add("inspect_eval")
+    FORBIDDEN[_part][1].add("inspect_ai")
 
 
 # Modules that may import more than their part: the conformance suite drives a backend through a whole server.

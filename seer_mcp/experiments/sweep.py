@@ -98,14 +98,16 @@ class Sweep:
     """A config's sweep: its cells, each run's config, and where everything is written."""
 
     def __init__(self, config_path: Path, out_dir: Path | None = None, runs: int | None = None,
-                 parallel: int | None = None, sets: dict[str, Any] | None = None) -> None:
+                 parallel: int | None = None, sets: dict[str, Any] | None = None, require_sweep: bool = True
+                 ) -> None:
         self.config_path = Path(config_path).expanduser().resolve()
         config = ExperimentConfig.load(self.config_path)  # the whole file checked first, placeholders and all
-        if config.sweep is None:
+        if config.sweep is None and require_sweep:
             raise InvalidRequest(f"{config_path}: the config has no [sweep] table (see configs/organism-sweep.toml)")
         self.raw = tomllib.loads(self.config_path.read_text(encoding="utf-8"))
-        self.raw.pop("sweep")
-        self.settings: SweepConfig = config.sweep
+        self.raw.pop("sweep", None)
+        # A config without [sweep] (an Inspect task of one experiment) is one cell, run once.
+        self.settings: SweepConfig = config.sweep or SweepConfig()
         self.name = config.experiment.name
         self.runs = runs or self.settings.runs
         self.parallel = parallel or self.settings.parallel
@@ -119,6 +121,14 @@ class Sweep:
     @property
     def run_ids(self) -> list[tuple[str, Cell, int]]:
         return [(f"{cell.slug}.r{r + 1}", cell, r + 1) for cell in self.cells for r in range(self.runs)]
+
+    def cell_of(self, values: dict[str, Any]) -> Cell:
+        """The cell with these values for the grid's names (an Inspect sample's metadata)."""
+        missing = [name for name in self.settings.grid if name not in values]
+        if missing:
+            raise InvalidRequest(f"{self.config_path}: no value for the grid's {', '.join(missing)} "
+                                 f"(given: {', '.join(values) or 'none'})")
+        return Cell(tuple((name, values[name]) for name in self.settings.grid))
 
     def config_for(self, cell: Cell) -> ExperimentConfig:
         """The config of a run of `cell`: variables filled in, dotted keys and --set applied, validated."""
