@@ -161,6 +161,8 @@ def _ls(args: argparse.Namespace) -> int:
     rows = []
     for record in records:
         row = record.public()
+        if record.handle.get("warm_pool"):  # started ahead, not handed out yet (seer_mcp.manager.warm_pool)
+            row["name"] = "(warm pool)"
         if record.sandbox_id in gone:
             row.update(status=GONE, detail="recorded as running, but its agent is gone; the next server on this "
                                            "state dir (or seer-mcp stop) marks it ended")

@@ -72,6 +72,9 @@ class Settings(BaseSettings):
                                                    "sandbox itself, with or without a server running).")
     max_lifetime: float = Field(default=24 * 3600, gt=0,
                                 description="Seconds after which any sandbox is terminated.")
+    warm_sandboxes: int = Field(default=0, ge=0, le=32,
+                                description="Local sandboxes of the default spec kept started ahead, each with a "
+                                            "kernel ready: create_sandbox with that spec takes one at once.")
     sandbox_start_timeout: float = Field(default=120, gt=0,
                                          description="Seconds to wait for a sandbox agent to come up.")
     http_host: str = Field(default="127.0.0.1", description="Address for `serve --http`.")

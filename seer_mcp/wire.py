@@ -112,6 +112,12 @@ class NotebookPage(BaseModel):
     notebook_path: str
 
 
+class LifetimeRequest(BaseModel):
+    """A sandbox's lifetime set anew: a warm-pool sandbox's clock starts again when it is handed out."""
+
+    expires_at: float
+
+
 class ExecRequest(BaseModel):
     command: str
     timeout: float = Field(default=60, gt=0)

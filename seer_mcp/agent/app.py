@@ -36,6 +36,7 @@ from seer_mcp.wire import (
     ExecRequest,
     ExecuteRequest,
     InterfaceCallRequest,
+    LifetimeRequest,
     InterfaceInfo,
     MarkdownRequest,
     MarkdownResult,
@@ -290,6 +291,13 @@ async def call_interface(request: Request, agent: AgentState) -> Response:
     return Response(result.model_dump_json(), media_type="application/json")
 
 
+async def set_lifetime(request: Request, agent: AgentState) -> dict[str, float | None]:
+    body = await _body(request, LifetimeRequest)
+    if agent.limits is not None:
+        agent.limits.set_lifetime(body.expires_at)
+    return {"expires_at": agent.limits.expires_at if agent.limits else None}
+
+
 async def shutdown(request: Request, agent: AgentState) -> dict[str, bool]:
     await agent.shutdown()
     stop = request.app.state.stop
@@ -322,6 +330,7 @@ def create_app(agent: AgentState, token: str, stop: Callable[[], None],
         Route("/interfaces/{name}", _handler(stop_interface), methods=["DELETE"]),
         Route("/interfaces/{name}/reload", _handler(reload_interface), methods=["POST"]),
         Route("/interfaces/{name}/call/{function}", _handler(call_interface), methods=["POST"]),
+        Route("/lifetime", _handler(set_lifetime), methods=["POST"]),
         Route("/shutdown", _handler(shutdown), methods=["POST"]),
     ]
 

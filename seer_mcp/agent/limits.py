@@ -50,6 +50,12 @@ class SelfLimits:
         if self._idle_left_out:
             self._changed.set()
 
+    def set_lifetime(self, expires_at: float) -> None:
+        """The sandbox now ends at `expires_at` (a warm-pool sandbox handed out: its lifetime starts again)."""
+        self.expires_at = expires_at
+        self.last_active = time.time()
+        self._changed.set()
+
     def _due(self) -> tuple[float | None, str]:
         due, reason = self.expires_at, "reached its lifetime"
         busy = bool(self._in_flight) or self._cells_running()

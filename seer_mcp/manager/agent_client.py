@@ -138,6 +138,10 @@ class SandboxAgentClient:
     async def shutdown(self) -> None:
         await self._call("POST", "/shutdown", timeout=15.0)
 
+    async def set_lifetime(self, expires_at: float) -> None:
+        """The agent's own lifetime limit, set anew (a warm-pool sandbox handed out)."""
+        await self._call("POST", "/lifetime", json={"expires_at": expires_at})
+
     # ----- sessions and cells -----------------------------------------------
 
     async def start_session(self, request: StartSessionRequest) -> SessionInfo:

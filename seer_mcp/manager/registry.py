@@ -27,6 +27,7 @@ from seer_mcp.errors import InvalidRequest, NotFound, SandboxUnavailable, SeerEr
 from seer_mcp.manager.agent_client import SandboxAgentClient
 from seer_mcp.manager.events import EventBus
 from seer_mcp.manager.state import FAILED, RUNNING, TERMINATED, SandboxRecord, SessionRecord, StateStore
+from seer_mcp.manager.warm_pool import WarmPool
 from seer_mcp.models import ResolvedModel
 from seer_mcp.progress import StepProgress, no_progress
 from seer_mcp.settings import Settings
@@ -69,6 +70,10 @@ class SandboxRegistry:
         self._ending: dict[str, str] = {}
         self._sessions: dict[str, SessionRecord] = {}
         self._hooks: list[SandboxHook] = []
+        # Warm-pool sandboxes not handed out yet: in _live (limits and reaping apply), shown to no one.
+        self._pooled: set[str] = set()
+        self.pool = WarmPool(self, settings.warm_sandboxes)
+        self._hooks.append(self.pool)
         # Set whenever a deadline may have moved (a sandbox came, went idle or busy); the reaper waits on it.
         self.deadlines_changed = asyncio.Event()
 
@@ -81,8 +86,10 @@ class SandboxRegistry:
         """Re-attach to recorded sandboxes that are still alive; clean up the rest."""
         for record in self.store.sandboxes(status=RUNNING):
             await self._reattach(record)
+        self.pool.start()
 
     async def close(self) -> None:
+        await self.pool.close()
         for sandbox_id, live in list(self._live.items()):
             if self.settings.terminate_on_exit and live.backend.capabilities.on_server_host:
                 await self.terminate_sandbox(sandbox_id, detail="server exited")
@@ -105,6 +112,8 @@ class SandboxRegistry:
             return
         now = time.time()
         alive = await backend.is_alive(record.handle)
+        if record.handle.get("warm_pool"):  # an earlier server's pool, never handed out: it is no one's
+            alive = False
         if alive and record.expires_at > now:
             client = SandboxAgentClient(backend.address(record.handle, record.handle["token"]))
             try:
@@ -124,7 +133,8 @@ class SandboxRegistry:
                     await hook.sandbox_reattached(record.sandbox_id, client)
                 log.info("re-attached to sandbox %s", record.sandbox_id)
                 return
-        reason = "expired while the server was down" if alive else "its agent died while the server was down"
+        reason = ("a warm-pool sandbox of an earlier server" if record.handle.get("warm_pool") else
+                  "expired while the server was down" if alive else "its agent died while the server was down")
         await backend.stop(record.handle)
         self.store.delete_sessions_of(record.sandbox_id)
         self._tell_gone(record.sandbox_id)
@@ -137,14 +147,19 @@ class SandboxRegistry:
                              host_roots: list[Path] | None = None) -> dict[str, Any]:
         """Starts a sandbox. `host_roots` widens where workspace files may come from (an operator's config)."""
         self.backend(spec.backend)  # an unknown backend fails before any host file is read
+        claimed = await self.pool.claim(spec)
+        if claimed is not None:
+            await progress(3, 3, f"sandbox {claimed['sandbox_id']} is ready (from the warm pool)")
+            return claimed
         # Host paths are checked and read before anything starts: a bad one costs nothing.
         roots = self.settings.allowed_host_roots + (host_roots or [])
         workspace = await asyncio.to_thread(prepare_workspace, spec.workspace, roots)
         return await self.launch(spec, workspace, progress)
 
     async def launch(self, spec: SandboxSpec, workspace: PreparedWorkspace, progress: StepProgress = no_progress,
-                     restore: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Starts a sandbox with a prepared workspace, or from a snapshot's saved state (`restore`)."""
+                     restore: dict[str, Any] | None = None, pooled: bool = False) -> dict[str, Any]:
+        """Starts a sandbox with a prepared workspace, or from a snapshot's saved state (`restore`);
+        `pooled`: for the warm pool, shown to no one until `adopt`."""
         backend = self.backend(spec.backend)
         sandbox_id = f"sb-{secrets.token_hex(4)}"
         token = secrets.token_urlsafe(32)
@@ -163,7 +178,8 @@ class SandboxRegistry:
         handle = {**started.handle, "token": token, "socket": started.address.socket_path,
                   "url": started.address.url, "agent_mirrors": started.agent_mirrors_notebooks,
                   "models": started.models,
-                  "workspace": {"modules": workspace.modules, "docs": workspace.docs, "skills": workspace.skills}}
+                  "workspace": {"modules": workspace.modules, "docs": workspace.docs, "skills": workspace.skills},
+                  **({"warm_pool": True} if pooled else {})}
         now = time.time()
         record = SandboxRecord(
             sandbox_id=sandbox_id, name=spec.name, backend=spec.backend, status=RUNNING,
@@ -173,6 +189,8 @@ class SandboxRegistry:
         )
         self.store.put_sandbox(record)
         client = SandboxAgentClient(started.address)
+        if pooled:
+            self._pooled.add(sandbox_id)
         self._live[sandbox_id] = LiveSandbox(record, backend, client, started.agent_mirrors_notebooks)
         self.deadlines_changed.set()
         try:
@@ -182,14 +200,38 @@ class SandboxRegistry:
             await self.terminate_sandbox(sandbox_id, detail="placing the workspace failed")
             raise
         await progress(3, 3, f"sandbox {sandbox_id} is ready")
-        self.events.publish({"type": "sandbox_created", "sandbox_id": sandbox_id})
+        if not pooled:
+            self.events.publish({"type": "sandbox_created", "sandbox_id": sandbox_id})
         return {**record.public(), "models": [ResolvedModel.from_record(m).public() for m in started.models],
                 **({"debug_url": handle["debug_url"]} if handle.get("debug_url") else {})}
 
+    def pooled_sandbox(self, sandbox_id: str) -> LiveSandbox | None:
+        """A warm-pool sandbox not handed out yet (None if it is gone)."""
+        return self._live.get(sandbox_id) if sandbox_id in self._pooled else None
+
+    def adopt(self, live: LiveSandbox, spec: SandboxSpec, expires_at: float) -> dict[str, Any]:
+        """A warm-pool sandbox becomes `spec`'s: its name, a lifetime from now, seen by everyone."""
+        record = live.record
+        self._pooled.discard(record.sandbox_id)
+        record.name, record.spec, record.expires_at = spec.name, spec.model_dump(), expires_at
+        record.handle = {k: v for k, v in record.handle.items() if k != "warm_pool"}
+        self.touch(live)
+        self.store.put_sandbox(record)
+        self.deadlines_changed.set()
+        self.events.publish({"type": "sandbox_created", "sandbox_id": record.sandbox_id})
+        return {**record.public(), "models": []}
+
+    def _visible(self) -> dict[str, LiveSandbox]:
+        if not self._pooled:
+            return self._live
+        return {sandbox_id: live for sandbox_id, live in self._live.items() if sandbox_id not in self._pooled}
+
     def list_sandboxes(self, include_ended: bool = False) -> list[dict[str, Any]]:
-        records = self.store.sandboxes() if include_ended else [live.record for live in self._live.values()]
+        records = self.store.sandboxes() if include_ended else [live.record for live in self._visible().values()]
         out = []
         for record in records:
+            if record.sandbox_id in self._pooled:
+                continue
             info = record.public()
             info["sessions"] = [s.session_id for s in self._sessions.values() if s.sandbox_id == record.sandbox_id]
             out.append(info)
@@ -221,14 +263,17 @@ class SandboxRegistry:
         return {"sandbox_id": sandbox_id, "status": TERMINATED, "outputs_path": live.record.outputs_path}
 
     def sandbox(self, sandbox_id: str | None) -> LiveSandbox:
+        visible = self._visible()
         if sandbox_id is None:
-            if len(self._live) == 1:
-                return next(iter(self._live.values()))
-            if not self._live:
+            if len(visible) == 1:
+                return next(iter(visible.values()))
+            if not visible:
                 raise NotFound("there is no sandbox yet; call create_sandbox first")
-            raise InvalidRequest(f"{len(self._live)} sandboxes are running ({', '.join(self._live)}); "
+            raise InvalidRequest(f"{len(visible)} sandboxes are running ({', '.join(visible)}); "
                                  "pass sandbox_id")
-        live = self._live.get(sandbox_id)
+        live = visible.get(sandbox_id)
+        if live is None and sandbox_id in self._pooled:
+            raise NotFound(f"no sandbox {sandbox_id!r}; list_sandboxes shows the ones that exist")
         if live is None and sandbox_id in self._ending:
             raise NotFound(f"sandbox {sandbox_id!r} is being terminated ({self._ending[sandbox_id]}); "
                            "create a new one")
@@ -276,6 +321,7 @@ class SandboxRegistry:
         self._tell_gone(sandbox_id)
 
     def _tell_gone(self, sandbox_id: str) -> None:
+        self._pooled.discard(sandbox_id)
         for hook in self._hooks:
             hook.sandbox_gone(sandbox_id)
 
