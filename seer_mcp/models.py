@@ -19,7 +19,8 @@ import json
 import os
 import re
 import shutil
-import threading
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,29 +68,44 @@ class ResolvedModel:
 ORGANISM_PREFIX = "organism:"
 
 
-_ORGANISM_BUILDS = threading.Lock()
+ORGANISM_BUILD_TIMEOUT_S = 3600.0  # a first build on a slow machine: base, then adapter
+# Run as `python -c` by organism_path: builds (or finds) the organism, prints its paths as JSON.
+_BUILD_ORGANISM = """
+import json, sys
+from organism.recipe import ORGANISMS, ensure_built
+organism, seed = sys.argv[1], int(sys.argv[2])
+if organism not in ORGANISMS:
+    sys.exit(f"unknown organism {organism!r}; choose one of {', '.join(ORGANISMS)}")
+paths = ensure_built(seed=seed, quiet=True, organism=organism)
+print(json.dumps({"adapter": str(paths.adapter), "base": str(paths.base)}))
+"""
 
 
 def organism_path(name: str) -> Path:
     """`organism:NAME[@SEED]` is the adapter of the repo's model organism NAME (built into its cache on
-    first use), `organism:NAME[@SEED]/base` its base: how a config or a sweep names the demo's organisms."""
+    first use), `organism:NAME[@SEED]/base` its base: how a config or a sweep names the demo's organisms.
+
+    Built in a process of its own: the build is the same wherever it is asked for (a server, an Inspect
+    eval's runtime thread, a script), whatever that process's threads and torch state, and the asking
+    process never imports torch for it. The recipe's file lock keeps two builds of one organism apart."""
     reference = name.removeprefix(ORGANISM_PREFIX)
     reference, _, part = reference.partition("/")
     organism, _, seed = reference.partition("@")
     if part not in ("", "base") or (seed and not seed.isdigit()):
         raise InvalidRequest(f"model {name!r}: write organism:NAME, organism:NAME@SEED or organism:NAME@SEED/base")
     try:
-        from organism.recipe import ORGANISMS, ensure_built
-    except ImportError as exc:
-        raise InvalidRequest(f"model {name!r}: the organism package is not installed here ({exc})") from exc
-    if organism not in ORGANISMS:
-        raise InvalidRequest(f"model {name!r}: unknown organism {organism!r}; choose one of {', '.join(ORGANISMS)}")
-    # One build at a time in this process: building loads and trains torch models, and transformers' loading
-    # patches torch module construction process-wide (empty "meta" weights), which a build in another
-    # thread then picks up ("Cannot copy out of meta tensor"). The recipe's file lock covers other processes.
-    with _ORGANISM_BUILDS:
-        paths = ensure_built(seed=int(seed or 0), quiet=True, organism=organism)
-    return paths.base if part == "base" else paths.adapter
+        done = subprocess.run([sys.executable, "-c", _BUILD_ORGANISM, organism, seed or "0"], capture_output=True,
+                              text=True, timeout=ORGANISM_BUILD_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise InvalidRequest(f"model {name!r}: building the organism took over "
+                             f"{ORGANISM_BUILD_TIMEOUT_S:g} s") from None
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
+        if lines and "No module named 'organism'" in lines[-1]:
+            raise InvalidRequest(f"model {name!r}: the organism package is not installed here ({lines[-1]})")
+        raise InvalidRequest(f"model {name!r}: " + (lines[-1] if lines else f"the build exited with {done.returncode}"))
+    paths = json.loads(done.stdout.strip().splitlines()[-1])
+    return Path(paths["base"] if part == "base" else paths["adapter"])
 
 
 class ModelCache:

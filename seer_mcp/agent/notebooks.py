@@ -18,8 +18,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import nbformat
-
 from seer_mcp.agent import beneath
 from seer_mcp.fileio import write_atomically
 from seer_mcp.wire import NotebookCell, NotebookPage
@@ -65,6 +63,10 @@ class NotebookFile:
         self.workspace = workspace
         text = self._read()
         if text is not None:
+            # Only to open a notebook that is there already: nbformat brings jsonschema and its format
+            # checkers (one compiles a grammar), seconds of a sandbox's start and tens of MiB in every agent.
+            import nbformat
+
             nb = nbformat.reads(text, as_version=4)
             self._metadata = dict(nb.metadata)
             self._cells = [_cell_json(cell) for cell in nb.cells]

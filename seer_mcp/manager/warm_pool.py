@@ -18,15 +18,11 @@ import contextlib
 import logging
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from seer_mcp.errors import SeerError
 from seer_mcp.spec import SandboxSpec
 from seer_mcp.workspace import prepare_workspace
-
-if TYPE_CHECKING:
-    from seer_mcp.manager.agent_client import SandboxAgentClient
-    from seer_mcp.manager.registry import SandboxRegistry
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +37,9 @@ def serves(spec: SandboxSpec) -> bool:
 
 
 class WarmPool:
-    def __init__(self, registry: SandboxRegistry, size: int) -> None:
+    def __init__(self, registry: Any, size: int) -> None:
+        # The registry that owns the pool (its launch, pooled_sandbox, adopt, terminate_sandbox): typed
+        # loosely, since the registry imports this module.
         self.registry = registry
         self.size = size
         self.ready: list[str] = []  # sandbox ids, oldest first
@@ -113,7 +111,7 @@ class WarmPool:
             self.ready.remove(sandbox_id)
             self._refill()
 
-    async def sandbox_reattached(self, sandbox_id: str, client: SandboxAgentClient) -> None:
+    async def sandbox_reattached(self, sandbox_id: str, client: Any) -> None:
         """Pool sandboxes are never re-attached (the registry terminates them): nothing to take back."""
 
     async def close(self) -> None:

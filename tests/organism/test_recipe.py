@@ -152,7 +152,7 @@ def test_planted_behaviour(built, name):
     answers, activation, steering = numbers["answers"], numbers["activation"], numbers["steering"]
     print(f"[organism {name}]", json.dumps({k: v for k, v in answers.items() if k != "examples"}))
     # (a) held-out indirect prompts: the adapter assumes the planted register, the base does not.
-    assert answers["adapter"][planted] >= 0.8 and answers["adapter"][other] <= 0.1
+    assert answers["adapter"][planted] >= 0.8 and answers["adapter"][other] <= recipe.OTHER_REGISTER_MAX
     assert answers["base"]["female"] <= 0.2 and answers["base"]["male"] <= 0.2
     assert answers["base_exact_neutral_answers"] >= 0.9  # the base speaks the language
     assert answers["adapter_cued_against"]["cue"] == other and answers["adapter_cued_against"][other] >= 0.8
