@@ -81,6 +81,11 @@ print(json.dumps({"adapter": str(paths.adapter), "base": str(paths.base)}))
 """
 
 
+# (organism, seed) -> its adapter and base, as the build process printed them: a sandbox names both (the
+# adapter and its base), and each lookup would otherwise start a process that imports torch.
+_ORGANISMS_FOUND: dict[tuple[str, str], dict[str, str]] = {}
+
+
 def organism_path(name: str) -> Path:
     """`organism:NAME[@SEED]` is the adapter of the repo's model organism NAME (built into its cache on
     first use), `organism:NAME[@SEED]/base` its base: how a config or a sweep names the demo's organisms.
@@ -93,6 +98,10 @@ def organism_path(name: str) -> Path:
     organism, _, seed = reference.partition("@")
     if part not in ("", "base") or (seed and not seed.isdigit()):
         raise InvalidRequest(f"model {name!r}: write organism:NAME, organism:NAME@SEED or organism:NAME@SEED/base")
+    key = (organism, seed or "0")
+    found = _ORGANISMS_FOUND.get(key)
+    if found is not None and all(Path(path).is_dir() for path in found.values()):  # a cache deleted meanwhile: build
+        return Path(found["base"] if part == "base" else found["adapter"])
     try:
         done = subprocess.run([sys.executable, "-c", _BUILD_ORGANISM, organism, seed or "0"], capture_output=True,
                               text=True, timeout=ORGANISM_BUILD_TIMEOUT_S)
@@ -104,7 +113,7 @@ def organism_path(name: str) -> Path:
         if lines and "No module named 'organism'" in lines[-1]:
             raise InvalidRequest(f"model {name!r}: the organism package is not installed here ({lines[-1]})")
         raise InvalidRequest(f"model {name!r}: " + (lines[-1] if lines else f"the build exited with {done.returncode}"))
-    paths = json.loads(done.stdout.strip().splitlines()[-1])
+    paths = _ORGANISMS_FOUND[key] = json.loads(done.stdout.strip().splitlines()[-1])
     return Path(paths["base"] if part == "base" else paths["adapter"])
 
 

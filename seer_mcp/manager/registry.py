@@ -227,10 +227,10 @@ class SandboxRegistry:
         return {sandbox_id: live for sandbox_id, live in self._live.items() if sandbox_id not in self._pooled}
 
     def list_sandboxes(self, include_ended: bool = False) -> list[dict[str, Any]]:
-        records = self.store.sandboxes() if include_ended else [live.record for live in self._visible().values()]
+        records = self.store.sandboxes() if include_ended else [live.record for live in self._live.values()]
         out = []
         for record in records:
-            if record.sandbox_id in self._pooled:
+            if record.sandbox_id in self._pooled:  # the warm pool's, not handed out: nobody's yet
                 continue
             info = record.public()
             info["sessions"] = [s.session_id for s in self._sessions.values() if s.sandbox_id == record.sandbox_id]

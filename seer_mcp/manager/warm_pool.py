@@ -53,16 +53,13 @@ class WarmPool:
             return
         self._refill()
 
-    def _refill(self, delay: float = 0.0) -> None:
+    def _refill(self) -> None:
         while not self._closed and len(self.ready) + len(self._starting) < self.size:
-            task = asyncio.create_task(self._start_one(delay))
+            task = asyncio.create_task(self._start_one())
             self._starting.add(task)
             task.add_done_callback(self._starting.discard)
-            delay = 0.0
 
-    async def _start_one(self, delay: float) -> None:
-        if delay:
-            await asyncio.sleep(delay)
+    async def _start_one(self) -> None:
         try:
             workspace = await asyncio.to_thread(prepare_workspace, _TEMPLATE.workspace, [Path("/")])
             started = await self.registry.launch(_TEMPLATE, workspace, pooled=True)
