@@ -255,6 +255,8 @@ async def measure(n: int, m: int, tmp: Path) -> tuple[dict[str, Stats], dict[str
         print("starting the bare servers, a bare kernel and three seer-mcp servers ...", file=sys.stderr)
         bare = await stack.enter_async_context(stdio_client([str(BARE_SERVER)], {}, tmp, tmp / "bare_server.log"))
         bare_sdk = await stack.enter_async_context(SdkClient([str(BARE_SERVER)], {}, tmp, tmp / "bare_sdk.log"))
+        bare_loop = await stack.enter_async_context(
+            SdkClient([str(BARE_SERVER), "--loop"], {}, tmp, tmp / "bare_loop.log"))
         seer = Seer(await stack.enter_async_context(
             stdio_client(["-m", "seer_mcp", "serve"], seer_env("fastmcp"), tmp, tmp / "seer_mcp.log")))
         seer_sdk = Seer(await stack.enter_async_context(
@@ -272,6 +274,7 @@ async def measure(n: int, m: int, tmp: Path) -> tuple[dict[str, Stats], dict[str
             "seer_sdk": timed(lambda: seer_sdk.cell(sdk_session_id)),
             "noop": timed(lambda: bare.call_tool("noop", {})),
             "noop_sdk": timed(lambda: bare_sdk.call_tool("noop", {})),
+            "noop_loop_sdk": timed(lambda: bare_loop.call_tool("noop", {})),
             "kernel": timed(lambda: kernel_cell(kc)),
         }, n, WARMUP)
         await seer.terminate_all()
@@ -305,6 +308,10 @@ def report(n: int, m: int, roundtrip: dict[str, Stats], create: dict[str, Stats]
     cell = roundtrip["seer_sdk" if client == "sdk" else "seer"]
     floor = noop.p50_ms + kcell.p50_ms
     ratio = cell.p50_ms / floor
+    # Informational: the same floor with its no-op on the transport seer-mcp serves pipes with.
+    same_transport_floor = roundtrip["noop_loop_sdk"].p50_ms + kcell.p50_ms
+    same_transport_ratio = roundtrip["seer_sdk"].p50_ms / same_transport_floor
+    same_transport_own = roundtrip["seer_sdk"].p50_ms - same_transport_floor
     create_ratio = create["seer"].p50_ms / create["kernel"].p50_ms
     warm = create["warm"]
     rt_ok, create_ok = ratio <= ROUNDTRIP_TARGET_RATIO, create_ratio <= CREATE_TARGET_RATIO
@@ -315,10 +322,13 @@ def report(n: int, m: int, roundtrip: dict[str, Stats], create: dict[str, Stats]
     print(_row("seer-mcp execute_code, fastmcp client", roundtrip["seer"]))
     print(_row("bare FastMCP no-op, official SDK client", roundtrip["noop_sdk"]))
     print(_row("bare FastMCP no-op, fastmcp client", roundtrip["noop"]))
+    print(_row("bare FastMCP no-op on seer-mcp's stdio, SDK", roundtrip["noop_loop_sdk"]))
     print(_row("bare jupyter_client cell (IPC)", kcell))
     print(f"  {'floor p50 = fastest no-op (' + client + ') + cell':<44}{floor:>10.2f}")
     print(f"  seer-mcp's own per cell: {cell.p50_ms - floor:.2f} ms")
     print(f"  seer ({client}) / floor = {ratio:.2f}x   target <= {ROUNDTRIP_TARGET_RATIO}x   {_verdict(rt_ok)}")
+    print(f"  beside a no-op on seer-mcp's own stdio transport (SDK client): seer (sdk) / that floor = "
+          f"{same_transport_ratio:.2f}x, seer-mcp's own past the transport {same_transport_own:.2f} ms")
     print(f"\n2. sandbox create -> first cell result, M={m}\n{header}")
     print(_row("seer-mcp create+start_session+execute", create["seer"]))
     print(_row("baseline: bare kernel start + cell", create["kernel"]))
@@ -330,6 +340,7 @@ def report(n: int, m: int, roundtrip: dict[str, Stats], create: dict[str, Stats]
             "iterations": n, "warmup": WARMUP, "fastest_client": client,
             **{name: asdict(stats) for name, stats in roundtrip.items()},
             "floor_p50_ms": floor, "ratio": ratio, "target_ratio": ROUNDTRIP_TARGET_RATIO, "pass": rt_ok,
+            "same_transport_floor_p50_ms": same_transport_floor, "same_transport_ratio": same_transport_ratio,
         },
         "create_to_first_cell": {
             "iterations": m, "seer": asdict(create["seer"]),

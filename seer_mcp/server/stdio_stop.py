@@ -14,9 +14,9 @@ import os
 import signal
 import sys
 import threading
-from typing import Any, Callable
+from typing import Callable
 
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def relay_stdin() -> Callable[[], None]:
@@ -61,16 +61,22 @@ def relay_stdin() -> Callable[[], None]:
 
 def stop_on_signals(close_stdin: Callable[[], None]) -> None:
     """SIGINT / SIGTERM close stdin (a clean stop); a second one exits at once."""
+    handle = signal_stopper(close_stdin)
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, lambda signum, frame: handle(signum))
+
+
+def signal_stopper(close_input: Callable[[], None]) -> Callable[[int], None]:
+    """A handler for STOP_SIGNALS: the first ends the input (a clean stop), a second exits at once."""
     received: list[int] = []
 
-    def handle(signum: int, frame: Any) -> None:
+    def handle(signum: int) -> None:
         if received:
             print("seer-mcp: second signal, exiting at once", file=sys.stderr, flush=True)
             os._exit(128 + signum)
         received.append(signum)
         print(f"seer-mcp: {signal.Signals(signum).name}: stopping; send it again to exit at once",
               file=sys.stderr, flush=True)
-        close_stdin()
+        close_input()
 
-    for signum in _STOP_SIGNALS:
-        signal.signal(signum, handle)
+    return handle
