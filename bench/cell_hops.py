@@ -12,6 +12,8 @@ one layer at a time (p50 of N, interleaved, after warm-ups):
   mcp/memory    execute_code through fastmcp's in-memory client on a bound server: + tool dispatch and
                 result shaping (no transport)
   mcp/noop      a no-op tool through the same in-memory client (the dispatch alone)
+  shaping       what execute_code does to a one-line printed output before it is sent: the output
+                budget, the text block, the status line and _meta (part of mcp/memory's own)
   notebook      the agent's notebook save after a cell (the same file size), durable and not
 
 Each agent hop is timed twice: through seer-mcp's own Unix-socket transport
@@ -46,6 +48,8 @@ from seer_mcp.server.app import build_bound_server  # noqa: E402
 from seer_mcp.settings import Settings  # noqa: E402
 from seer_mcp.spec import SandboxSpec  # noqa: E402
 from seer_mcp.tools.groups import TOOL_GROUPS  # noqa: E402
+from seer_mcp.tools.results import output_result, status_line  # noqa: E402
+from seer_mcp.tools.shaping import OutputBudget, shape_outputs  # noqa: E402
 
 WARMUP = 20
 
@@ -91,6 +95,17 @@ async def measure(n: int, tmp: Path) -> dict[str, Stats]:
         def noop() -> str:
             return "ok"
 
+        printed, _ = await manager.execute(session_id, "print('hello')", 60)
+
+        async def shaping() -> None:  # the steps of tools/cells.py's _cell_result, on a real result
+            shaped = shape_outputs(printed.outputs, OutputBudget(settings.output_budget), settings.image_max_px,
+                                   "cell 1 of notebook.ipynb")
+            meta = {"status": printed.status, "execution_count": printed.execution_count,
+                    "cell_index": printed.cell_index, "session_id": session_id,
+                    "duration_s": round(printed.duration, 4),
+                    "truncated": {"chars_cut": shaped.chars_cut, "images_downscaled": shaped.images_downscaled}}
+            output_result(list(shaped.content), status_line("cell 1", "ok", f"{printed.duration:.2f} s"), meta)
+
         km, kc = await start_kernel(tmp)
         try:
             async with Client(bound) as memory, Client(bare) as bare_client:
@@ -103,6 +118,7 @@ async def measure(n: int, tmp: Path) -> dict[str, Stats]:
                     "manager": timed(lambda: manager.execute(session_id, CELL, 60)),
                     "mcp/memory": timed(lambda: memory.call_tool("execute_code", {"code": CELL})),
                     "mcp/noop": timed(lambda: bare_client.call_tool("noop", {})),
+                    "shaping": timed(shaping),
                 }
                 stats = await sample(probes, n, WARMUP)
         finally:
@@ -127,6 +143,7 @@ def report(stats: dict[str, Stats]) -> dict[str, Any]:
         "manager": p["manager"] - p["agent/cell ours"],
         "mcp/memory": p["mcp/memory"] - p["manager"],
         "mcp/noop": None,
+        "shaping": None,
     }
     for name, s in stats.items():
         extra = ""
@@ -139,7 +156,8 @@ def report(stats: dict[str, Stats]) -> dict[str, Any]:
     print(f"  the transport: health {p['agent/health ours']:.2f} ms ours vs {p['agent/health httpx-uds']:.2f} ms httpx"
           f" (uds=); cell {p['agent/cell ours']:.2f} vs {p['agent/cell httpx-uds']:.2f} ms")
     print(f"  server's own on top of the agent: manager {own['manager']:.2f} ms, tool dispatch + shaping"
-          f" {own['mcp/memory']:.2f} ms (a bare no-op's dispatch: {p['mcp/noop']:.2f} ms)\n")
+          f" {own['mcp/memory']:.2f} ms (a bare no-op's dispatch: {p['mcp/noop']:.2f} ms; the shaping of a"
+          f" printed line: {p['shaping']:.3f} ms)\n")
     return {"p50_ms": p, "own_ms": {k: v for k, v in own.items() if v is not None},
             "stats": {k: vars(v) for k, v in stats.items()}}
 

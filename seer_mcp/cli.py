@@ -69,12 +69,12 @@ def _serve(args: argparse.Namespace) -> int:
         if ui_token:  # stderr: stdout is the MCP channel
             print(f"web UI: {login_url('127.0.0.1', args.ui_port, ui_token)}", file=sys.stderr, flush=True)
         server = build_server(settings, experiment=experiment, ui_token=ui_token, ui_port=args.ui_port)
-        from seer_mcp.server.stdio_loop import run_stdio, serves_on_the_loop
-
-        if serves_on_the_loop(server):  # what MCP clients give a server they start: no thread per message
-            asyncio.run(run_stdio(server))
-            return 0
         if os.name == "posix":
+            from seer_mcp.server.stdio_loop import run_stdio, serves_on_the_loop
+
+            if serves_on_the_loop(server):  # what MCP clients give a server they start: no thread per message
+                asyncio.run(run_stdio(server))
+                return 0
             from seer_mcp.server.stdio_stop import relay_stdin, stop_on_signals
 
             stop_on_signals(relay_stdin())
