@@ -56,17 +56,23 @@ class EventBus:
         elif kind in ("cell_finished", "session_ended"):
             self.running.pop(session_id, None)
 
-    async def subscribe(self, keepalive: float | None = None) -> AsyncIterator[dict[str, Any]]:
+    async def subscribe(self, keepalive: float | None = None,
+                        snapshot: Callable[[], dict[str, Any]] | None = None) -> AsyncIterator[dict[str, Any]]:
         """Yields every event published from now on, until the bus closes or the caller stops iterating.
 
         With `keepalive`, a `{"type": "keepalive"}` event comes after that many quiet
         seconds, so a stream can write something and notice a reader that went away.
+        With `snapshot`, its event comes first, taken once the subscription is in place: an
+        event published while a reader starts is in the snapshot or after it, never lost
+        between the two.
         """
         if self._closed:
             return
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(self._bound)
         self._queues.add(queue)
         try:
+            if snapshot is not None:
+                yield snapshot()
             while True:
                 try:
                     event = await asyncio.wait_for(queue.get(), keepalive)

@@ -82,10 +82,12 @@ def events(request: Request, manager: "SandboxManager") -> StreamingResponse:
     """
     bus = manager.events
 
+    def hello() -> dict[str, Any]:
+        return {"type": "hello", "running": bus.running}
+
     async def stream() -> AsyncIterator[bytes]:
         yield b"retry: 2000\n\n"
-        yield _sse({"type": "hello", "running": bus.running})
-        async for event in bus.subscribe(keepalive=KEEPALIVE_S):
+        async for event in bus.subscribe(keepalive=KEEPALIVE_S, snapshot=hello):
             yield b": keep-alive\n\n" if event["type"] == "keepalive" else _sse(event)
 
     return _EventStreamResponse(stream(), media_type="text/event-stream",

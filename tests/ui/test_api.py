@@ -44,6 +44,21 @@ async def test_the_bus_fans_out_tracks_running_cells_and_drops_the_oldest_for_a_
     assert bus.subscribers == 0
 
 
+async def test_an_event_published_as_a_reader_starts_comes_after_its_snapshot() -> None:
+    bus = EventBus()
+
+    def snapshot() -> dict[str, object]:
+        bus.publish({"type": "cell_started", "session_id": "s1", "code": "x = 1"})  # lands right then
+        return {"type": "hello", "running": dict(bus.running)}
+
+    stream = bus.subscribe(snapshot=snapshot)
+    hello = await anext(stream)
+    assert hello["type"] == "hello" and bus.subscribers == 1
+    assert (await asyncio.wait_for(anext(stream), 2))["type"] == "cell_started"
+    await stream.aclose()
+    assert bus.subscribers == 0
+
+
 async def test_a_quiet_subscription_gets_keepalives() -> None:
     bus = EventBus()
     stream = bus.subscribe(keepalive=0.05)
