@@ -47,9 +47,8 @@ from seer_mcp.manager.scope import Scope  # noqa: E402
 from seer_mcp.server.app import build_bound_server  # noqa: E402
 from seer_mcp.settings import Settings  # noqa: E402
 from seer_mcp.spec import SandboxSpec  # noqa: E402
+from seer_mcp.tools.cells import cell_result  # noqa: E402
 from seer_mcp.tools.groups import TOOL_GROUPS  # noqa: E402
-from seer_mcp.tools.results import output_result, status_line  # noqa: E402
-from seer_mcp.tools.shaping import OutputBudget, shape_outputs  # noqa: E402
 
 WARMUP = 20
 
@@ -95,16 +94,10 @@ async def measure(n: int, tmp: Path) -> dict[str, Stats]:
         def noop() -> str:
             return "ok"
 
-        printed, _ = await manager.execute(session_id, "print('hello')", 60)
+        printed, printed_in = await manager.execute(session_id, "print('hello')", 60)
 
-        async def shaping() -> None:  # the steps of tools/cells.py's _cell_result, on a real result
-            shaped = shape_outputs(printed.outputs, OutputBudget(settings.output_budget), settings.image_max_px,
-                                   "cell 1 of notebook.ipynb")
-            meta = {"status": printed.status, "execution_count": printed.execution_count,
-                    "cell_index": printed.cell_index, "session_id": session_id,
-                    "duration_s": round(printed.duration, 4),
-                    "truncated": {"chars_cut": shaped.chars_cut, "images_downscaled": shaped.images_downscaled}}
-            output_result(list(shaped.content), status_line("cell 1", "ok", f"{printed.duration:.2f} s"), meta)
+        async def shaping() -> None:  # what execute_code makes of a result before it is sent
+            cell_result(settings, printed, printed_in)
 
         km, kc = await start_kernel(tmp)
         try:

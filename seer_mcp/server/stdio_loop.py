@@ -25,6 +25,7 @@ from typing import Any
 from mcp.server.stdio import stdio_server
 
 from seer_mcp.server.stdio_stop import STOP_SIGNALS, signal_stopper
+
 # Lines are as long as their messages (a file written through a tool can be megabytes): the
 # reader's buffer limit is no bound the protocol has.
 _LINE_LIMIT = 1 << 31
@@ -121,25 +122,29 @@ async def _loop_streams() -> AsyncIterator[tuple[_Lines, _Output]]:
         wire_out = _claim(1, 2)
     finally:
         os.close(null)
-    reader = asyncio.StreamReader(limit=_LINE_LIMIT)
-    read_transport, _ = await loop.connect_read_pipe(
-        lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(os.dup(wire_in), "rb", buffering=0))
-    write_transport, protocol = await loop.connect_write_pipe(
-        asyncio.streams.FlowControlMixin, os.fdopen(os.dup(wire_out), "wb", buffering=0))
-    writer = asyncio.StreamWriter(write_transport, protocol, None, loop)
-    # Closing the read side gives the reader EOF after what it has buffered: a closed stdin, to the SDK.
-    handle = signal_stopper(read_transport.close)
-    for signum in STOP_SIGNALS:
-        loop.add_signal_handler(signum, handle, signum)
-    try:
-        yield _Lines(reader), _Output(writer, read_transport.close)
+    try:  # from here on fd 0 and fd 1 are put back however this ends
+        reader = asyncio.StreamReader(limit=_LINE_LIMIT)
+        read_transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(os.dup(wire_in), "rb", buffering=0))
+        try:
+            write_transport, protocol = await loop.connect_write_pipe(
+                asyncio.streams.FlowControlMixin, os.fdopen(os.dup(wire_out), "wb", buffering=0))
+            writer = asyncio.StreamWriter(write_transport, protocol, None, loop)
+            # Closing the read side gives the reader EOF after what it has buffered: a closed stdin, to the SDK.
+            handle = signal_stopper(read_transport.close)
+            for signum in STOP_SIGNALS:
+                loop.add_signal_handler(signum, handle, signum)
+            try:
+                yield _Lines(reader), _Output(writer, read_transport.close)
+            finally:
+                for signum in STOP_SIGNALS:
+                    loop.remove_signal_handler(signum)
+                with contextlib.suppress(ConnectionError):
+                    await writer.drain()
+                write_transport.close()
+        finally:
+            read_transport.close()
     finally:
-        for signum in STOP_SIGNALS:
-            loop.remove_signal_handler(signum)
-        read_transport.close()
-        with contextlib.suppress(ConnectionError):
-            await writer.drain()
-        write_transport.close()
         _restore(0, wire_in)
         _restore(1, wire_out)
         os.close(wire_in)

@@ -13,6 +13,7 @@ from pydantic import Field
 from seer_mcp.errors import InvalidRequest
 from seer_mcp.limits import MAX_CELL_TIMEOUT_S, seconds_limit
 from seer_mcp.manager.state import SessionRecord
+from seer_mcp.settings import Settings
 from seer_mcp.tools.common import manager_of, model_errors, progress_of
 from seer_mcp.tools.results import output_result, status_line
 from seer_mcp.tools.shaping import OutputBudget, shape_outputs
@@ -29,9 +30,8 @@ CellTimeout = Annotated[float | None, Field(
 _NOTEBOOK_OUTPUT_CHARS = 500
 
 
-def _cell_result(ctx: Context, result: CellResult, session: SessionRecord) -> ToolResult:
+def cell_result(settings: Settings, result: CellResult, session: SessionRecord) -> ToolResult:
     """A cell's output as every client's model sees it (see `seer_mcp.tools.results`)."""
-    settings = manager_of(ctx).settings
     where = f"cell {result.cell_index} of {session.mirror_path}"
     shaped = shape_outputs(result.outputs, OutputBudget(settings.output_budget), settings.image_max_px, where)
     blocks: list[Any] = list(shaped.content)
@@ -150,7 +150,7 @@ def register(mcp: FastMCP) -> None:
         effective = timeout or manager.settings.cell_timeout
         result, session = await manager.execute(session_id, code, timeout, _progress_forwarder(ctx, effective),
                                                 wait=result_wait(ctx))
-        return _cell_result(ctx, result, session)
+        return cell_result(manager.settings, result, session)
 
     @mcp.tool(annotations={"title": "Replace and re-run a cell", "destructiveHint": True})
     @model_errors
@@ -162,7 +162,7 @@ def register(mcp: FastMCP) -> None:
         effective = timeout or manager.settings.cell_timeout
         result, session = await manager.edit_cell(session_id, cell_index, code, timeout,
                                                   _progress_forwarder(ctx, effective), wait=result_wait(ctx))
-        return _cell_result(ctx, result, session)
+        return cell_result(manager.settings, result, session)
 
     @mcp.tool(annotations={"title": "Wait for a running cell", "readOnlyHint": True})
     @model_errors
@@ -171,8 +171,9 @@ def register(mcp: FastMCP) -> None:
         show its output since the last call: only what was not shown before, then how it ended. Call
         it again while the cell still runs; interrupt_kernel stops the cell."""
         wait = result_wait(ctx)
-        result, session = await manager_of(ctx).wait_cell(session_id, wait, _progress_forwarder(ctx, wait))
-        return _cell_result(ctx, result, session)
+        manager = manager_of(ctx)
+        result, session = await manager.wait_cell(session_id, wait, _progress_forwarder(ctx, wait))
+        return cell_result(manager.settings, result, session)
 
     @mcp.tool(annotations={"title": "Add a markdown cell", "destructiveHint": False})
     @model_errors
